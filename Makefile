@@ -1,0 +1,45 @@
+# The two commands: `make run` (set up and serve the demo) and `make test` (set up and test).
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+PORT ?= 5000
+HOST ?= 127.0.0.1
+export INTEGRITY_POS_HOME ?= $(CURDIR)/instance
+
+.PHONY: run test lint format bench install translations clean
+
+$(BIN)/integrity-pos: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[test]'
+	touch $@
+
+install: $(BIN)/integrity-pos translations
+
+translations: $(BIN)/integrity-pos
+	$(BIN)/pybabel compile --use-fuzzy -q -d translations
+
+run: install
+	$(BIN)/integrity-pos init-db
+	$(BIN)/integrity-pos seed-demo --skip-if-seeded
+	$(BIN)/integrity-pos serve --host $(HOST) --port $(PORT)
+
+test: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/pytest -q $(PYTEST_ARGS)
+
+lint: install
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+# Extract user-facing strings and merge them into each language's catalogue.
+messages: install
+	$(BIN)/pybabel extract -F babel.cfg -k _l -o translations/messages.pot --no-location --sort-output .
+	$(BIN)/pybabel update -i translations/messages.pot -d translations --no-location --omit-header
+
+bench: install
+	$(BIN)/python bench/ledger.py
+
+clean:
+	rm -rf $(VENV) instance .pytest_cache .ruff_cache

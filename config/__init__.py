@@ -1,0 +1,1 @@
+"""The composition root: app factory, settings, database handle, errors and the CLI."""

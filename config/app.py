@@ -1,0 +1,90 @@
+"""The application factory: the one place that knows every package and blueprint."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from flask import Flask, redirect, request, url_for
+from flask_login import current_user
+from flask_migrate import Migrate
+
+from config import i18n
+from config.auth import csrf, login_manager
+from config.db import configure_engine, db
+from config.settings import ensure_secrets, load_settings
+
+ROOT = Path(__file__).resolve().parent.parent
+migrate = Migrate()
+
+
+def create_app(test_config: dict[str, Any] | None = None) -> Flask:
+    settings = load_settings()
+    settings.update(test_config or {})
+    app = Flask(
+        __name__,
+        template_folder=str(ROOT / "templates"),
+        static_folder=str(ROOT / "static"),
+        instance_path=str(settings["HOME"]),
+    )
+    app.config.update(settings)
+    # Chinese names stay readable in JSON instead of \uXXXX escapes.
+    app.json.ensure_ascii = False  # type: ignore[attr-defined]
+    app.config.setdefault("TRANSLATIONS_DIR", ROOT / "translations")
+    # CSRF is checked in before_request below: every page form always, API calls only
+    # when they ride on a browser session (see config.auth.api_actor).
+    app.config["WTF_CSRF_CHECK_DEFAULT"] = False
+    if not app.config.get("SECRET_KEY"):
+        app.config.update(ensure_secrets(Path(app.config["HOME"])))
+
+    db.init_app(app)
+    with app.app_context():
+        configure_engine(db.engine)
+    migrate.init_app(app, db, directory=str(ROOT / "migrations"), render_as_batch=True)
+    login_manager.init_app(app)
+    csrf.init_app(app)
+    i18n.init_app(app)
+    _register_blueprints(app)
+    _register_request_hooks(app)
+    return app
+
+
+def _register_blueprints(app: Flask) -> None:
+    # Importing models here puts every table on the metadata before anything uses it.
+    import inventory.models  # noqa: F401
+    import ledger.models  # noqa: F401
+    from config import errors
+    from config.api import api
+    from config.auth_views import api_blp as auth_api
+    from config.auth_views import bp as auth_pages
+    from ledger.api import blp as ledger_api
+    from ledger.views import bp as ledger_pages
+
+    api.init_app(app)
+    app.register_blueprint(errors.bp)
+    for blueprint in (auth_api, ledger_api):
+        api.register_blueprint(blueprint)
+    app.register_blueprint(auth_pages)
+    app.register_blueprint(ledger_pages)
+
+    @app.route("/")
+    def home() -> Any:
+        if not current_user.is_authenticated:
+            return redirect(url_for("auth.login"))
+        return redirect(url_for("ledger.households"))
+
+
+def _register_request_hooks(app: Flask) -> None:
+    @app.before_request
+    def _protect_forms() -> None:
+        if request.method not in ("GET", "HEAD", "OPTIONS") and not request.path.startswith(
+            "/api/"
+        ):
+            csrf.protect()
+
+    @app.after_request
+    def _security_headers(response: Any) -> Any:
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        response.headers.setdefault("X-Frame-Options", "DENY")
+        response.headers.setdefault("Referrer-Policy", "same-origin")
+        return response

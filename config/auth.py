@@ -1,0 +1,246 @@
+"""Users, roles and bearer tokens: who is acting, and for which shop or village."""
+
+from __future__ import annotations
+
+import enum
+import functools
+import hashlib
+import secrets
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from typing import Any, ParamSpec, TypeVar
+
+from flask import g, request
+from flask_babel import lazy_gettext as _l
+from flask_login import LoginManager, current_user
+from flask_wtf.csrf import CSRFError, CSRFProtect
+from sqlalchemy import ForeignKey, String, select
+from sqlalchemy.orm import Mapped, Session, mapped_column, relationship
+from werkzeug.security import check_password_hash, generate_password_hash
+
+from config.db import UTCDateTime, db, utcnow
+from config.errors import Conflict, Forbidden, Unauthenticated, ValidationFailed
+
+
+class Role(enum.StrEnum):
+    ADMIN = "admin"
+    CADRE = "cadre"
+    MANAGER = "manager"
+    CLERK = "clerk"
+
+
+TOKEN_PREFIX = "ipos_"
+
+
+class User(db.Model):
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    username: Mapped[str] = mapped_column(String(64), unique=True)
+    password_hash: Mapped[str] = mapped_column(String(256))
+    role: Mapped[str] = mapped_column(String(16))
+    # Scopes are codes, not foreign keys: config must not depend on ledger or inventory.
+    shop_code: Mapped[str | None] = mapped_column(String(32))
+    village_code: Mapped[str | None] = mapped_column(String(32))
+    active: Mapped[bool] = mapped_column(default=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    tokens: Mapped[list[ApiToken]] = relationship(back_populates="user")
+
+    # Flask-Login protocol.
+    @property
+    def is_authenticated(self) -> bool:
+        return True
+
+    @property
+    def is_active(self) -> bool:
+        return self.active
+
+    @property
+    def is_anonymous(self) -> bool:
+        return False
+
+    def get_id(self) -> str:
+        return str(self.id)
+
+    def set_password(self, password: str) -> None:
+        self.password_hash = generate_password_hash(password)
+
+    def check_password(self, password: str) -> bool:
+        return check_password_hash(self.password_hash, password)
+
+    # Scope rules in one place, so every service asks the same question the same way.
+    @property
+    def is_admin(self) -> bool:
+        return self.role == Role.ADMIN
+
+    def may_manage_village(self, village_code: str) -> bool:
+        return self.is_admin or (self.role == Role.CADRE and self.village_code == village_code)
+
+    def may_sell_at(self, shop_code: str) -> bool:
+        return self.is_admin or (
+            self.role in (Role.MANAGER, Role.CLERK) and self.shop_code == shop_code
+        )
+
+    def may_manage_shop(self, shop_code: str) -> bool:
+        return self.is_admin or (self.role == Role.MANAGER and self.shop_code == shop_code)
+
+
+class ApiToken(db.Model):
+    __tablename__ = "api_tokens"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    # Only the SHA-256 of the token is kept: a copy of the database lets nobody in.
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+    user: Mapped[User] = relationship(back_populates="tokens")
+
+
+def hash_token(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def create_user(
+    session: Session,
+    *,
+    username: str,
+    password: str,
+    role: str,
+    shop_code: str | None = None,
+    village_code: str | None = None,
+) -> User:
+    username = username.strip()
+    if not username or len(username) > 64:
+        raise ValidationFailed(_l("username must be 1 to 64 characters"))
+    if role not in set(Role):
+        raise ValidationFailed(_l("role must be one of %(roles)s", roles=", ".join(Role)))
+    if role in (Role.MANAGER, Role.CLERK) and not shop_code:
+        raise ValidationFailed(_l("a manager or clerk needs a shop"))
+    if role == Role.CADRE and not village_code:
+        raise ValidationFailed(_l("a cadre needs a village"))
+    if len(password) < 8:
+        raise ValidationFailed(_l("the password must be at least 8 characters"))
+    if session.scalar(select(User.id).where(User.username == username)):
+        raise Conflict(_l("user %(username)s exists", username=username))
+    user = User(
+        username=username,
+        role=str(role),
+        shop_code=shop_code if role in (Role.MANAGER, Role.CLERK) else None,
+        village_code=village_code if role == Role.CADRE else None,
+    )
+    user.set_password(password)
+    session.add(user)
+    session.flush()
+    return user
+
+
+def issue_token(
+    session: Session, user: User, *, now: datetime, ttl: timedelta
+) -> tuple[str, ApiToken]:
+    token = TOKEN_PREFIX + secrets.token_urlsafe(32)
+    row = ApiToken(user=user, token_hash=hash_token(token), created_at=now, expires_at=now + ttl)
+    session.add(row)
+    session.flush()
+    return token, row
+
+
+def authenticate_password(session: Session, username: str, password: str) -> User | None:
+    user = session.scalar(select(User).where(User.username == username))
+    if user is None or not user.active:
+        # Same cost whether or not the user exists, so timing does not list usernames.
+        check_password_hash(_DUMMY_HASH, password)
+        return None
+    return user if user.check_password(password) else None
+
+
+def authenticate_token(session: Session, token: str, *, now: datetime) -> User | None:
+    row = session.scalar(select(ApiToken).where(ApiToken.token_hash == hash_token(token)))
+    if row is None or row.expires_at <= now or not row.user.active:
+        return None
+    return row.user
+
+
+_DUMMY_HASH = generate_password_hash("not a real password")
+
+login_manager = LoginManager()
+login_manager.login_view = "auth.login"
+csrf = CSRFProtect()
+
+
+@login_manager.user_loader
+def _load_user(user_id: str) -> User | None:
+    if not user_id.isdigit():
+        return None
+    user = db.session.get(User, int(user_id))
+    return user if user is not None and user.active else None
+
+
+def api_actor() -> User:
+    """The user behind an API request: a bearer token, or the browser's session plus CSRF.
+
+    A present Authorization header always decides, so a bad token is never rescued by a
+    cookie; a cookie alone must carry the CSRF header, as the counter page's fetch does.
+    """
+    if "actor" in g:
+        return g.actor
+    header = request.headers.get("Authorization")
+    if header is not None:
+        scheme, _, token = header.partition(" ")
+        user = None
+        if scheme.lower() == "bearer" and token.strip():
+            user = authenticate_token(db.session, token.strip(), now=utcnow())
+        if user is None:
+            raise Unauthenticated(_l("missing, expired or unknown bearer token"))
+    elif current_user.is_authenticated:
+        if request.method not in ("GET", "HEAD", "OPTIONS"):
+            try:
+                csrf.protect()
+            except CSRFError as exc:
+                raise Forbidden(_l("CSRF token missing or invalid")) from exc
+        user = current_user._get_current_object()
+    else:
+        raise Unauthenticated(_l("Authorization: Bearer <token> is required"))
+    g.actor = user
+    return user
+
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def roles_required(*roles: Role) -> Callable[[Callable[P, R]], Callable[P, R]]:
+    """API views: authenticate, then refuse roles outside the list (403)."""
+    allowed = {str(r) for r in roles}
+
+    def decorate(fn: Callable[P, R]) -> Callable[P, R]:
+        @functools.wraps(fn)
+        def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+            actor = api_actor()
+            if allowed and actor.role not in allowed:
+                raise Forbidden(_l("your role may not do this"))
+            return fn(*args, **kwargs)
+
+        return wrapper
+
+    return decorate
+
+
+def page_roles_required(*roles: Role) -> Callable[[Callable[P, Any]], Callable[P, Any]]:
+    """HTML views: send strangers to the login page, refuse other roles with a 403 page."""
+    allowed = {str(r) for r in roles}
+
+    def decorate(fn: Callable[P, Any]) -> Callable[P, Any]:
+        @functools.wraps(fn)
+        def wrapper(*args: P.args, **kwargs: P.kwargs) -> Any:
+            if not current_user.is_authenticated:
+                return login_manager.unauthorized()
+            if allowed and current_user.role not in allowed:
+                raise Forbidden()
+            return fn(*args, **kwargs)
+
+        return wrapper
+
+    return decorate

@@ -1,0 +1,188 @@
+"""A believable demo county: villages, households, rules, months of deeds, shops and goods."""
+
+from __future__ import annotations
+
+import random
+from datetime import datetime, timedelta
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from config.auth import Role, create_user
+from inventory import services as inventory
+from ledger import services as ledger
+from ledger.models import Village
+
+DEMO_PASSWORD = "demo-pass-2026"
+
+
+class AlreadySeeded(Exception):
+    pass
+
+
+VILLAGES = [
+    ("ZJB", "郑家榜村", 0),
+    ("JYK", "津洋口村", 0),
+    ("GJY", "高家堰村", 100),
+]
+
+SURNAMES = list("覃向田李王张刘陈杨黄周吴邓谭胡龚孙冉秦邹")
+GIVEN = (
+    "德华 秀英 桂兰 建国 国强 春梅 玉兰 长江 家富 明清 光荣 翠花 正文 友谊 红霞 "
+    "志强 凤英 树林 新民 金莲 远山 小红 雪梅 永福 爱华 云峰 海燕 立新 淑芬 大勇"
+).split()
+
+# Rules as the county's integrity-points scheme words them; (code, title, points, per).
+COUNTY_RULES = [
+    ("VOLUNTEER", "参加志愿服务", 2, "person"),
+    ("ROAD_LAND", "支持乡村建设让地修路", 20, "household"),
+    ("CLEAN_YARD", "庭院整洁评比获评", 3, "household"),
+    ("FILIAL", "孝老爱亲获评好媳妇好婆婆", 10, "household"),
+    ("HELP_NEIGHBOUR", "邻里互助", 2, "person"),
+    ("STRAW_BURN", "焚烧秸秆", -5, "household"),
+    ("LITTER", "乱倒垃圾", -3, "household"),
+    ("GAMBLING", "聚众赌博", -10, "person"),
+]
+VILLAGE_RULES = [("GJY", "CLEAN_YARD", "庭院整洁评比获评（高家堰村）", 5, "household")]
+
+SHOPS = [("GJY", "高家堰诚信超市"), ("ZJB", "郑家榜诚信超市")]
+
+# (sku, name, name_en, unit, points, category, barcode)
+GOODS = [
+    ("RICE-10", "大米 10斤", "Rice 5 kg", "袋", 70, "粮油", "6901234567892"),
+    ("RICE-25", "大米 25斤", "Rice 12.5 kg", "袋", 160, "粮油", None),
+    ("OIL-5L", "菜籽油 5升", "Rapeseed oil 5 L", "桶", 120, "粮油", "6902345678903"),
+    ("OIL-1L", "菜籽油 1升", "Rapeseed oil 1 L", "瓶", 28, "粮油", None),
+    ("FLOUR-5", "面粉 5斤", "Wheat flour 2.5 kg", "袋", 25, "粮油", None),
+    ("SALT", "食盐 400克", "Salt 400 g", "袋", 3, "调味", "6903456789014"),
+    ("SOY", "酱油 500毫升", "Soy sauce 500 ml", "瓶", 8, "调味", None),
+    ("VINEGAR", "香醋 500毫升", "Vinegar 500 ml", "瓶", 7, "调味", None),
+    ("SOAP", "洗衣皂", "Laundry soap", "块", 4, "日化", "6904567890125"),
+    ("DETERGENT", "洗衣粉 1千克", "Washing powder 1 kg", "袋", 15, "日化", None),
+    ("TOOTHPASTE", "牙膏", "Toothpaste", "支", 10, "日化", None),
+    ("TOWEL", "毛巾", "Towel", "条", 9, "日化", None),
+    ("TISSUE", "卫生纸 10卷", "Toilet paper, 10 rolls", "提", 18, "日化", None),
+    ("EGGS", "鸡蛋 30枚", "Eggs, 30", "盒", 30, "副食", None),
+    ("NOODLES", "挂面 1千克", "Dried noodles 1 kg", "把", 9, "副食", None),
+]
+
+
+def seed_demo(session: Session, *, now: datetime, seed: int = 20261127) -> str:
+    if session.scalar(select(func.count()).select_from(Village)):
+        raise AlreadySeeded()
+    rng = random.Random(seed)
+    ledger.ensure_system_accounts(session)
+    admin = create_user(session, username="admin", password=DEMO_PASSWORD, role=Role.ADMIN)
+
+    for code, name, floor in VILLAGES:
+        ledger.create_village(
+            session, actor=admin, now=now, code=code, name=name, redemption_floor=floor
+        )
+        create_user(
+            session,
+            username=f"cadre-{code.lower()}",
+            password=DEMO_PASSWORD,
+            role=Role.CADRE,
+            village_code=code,
+        )
+    for code, title, points, per in COUNTY_RULES:
+        ledger.create_rule(
+            session, actor=admin, now=now, code=code, title=title, points=points, per=per
+        )
+    for village, code, title, points, per in VILLAGE_RULES:
+        ledger.create_rule(
+            session,
+            actor=admin,
+            now=now,
+            code=code,
+            title=title,
+            points=points,
+            per=per,
+            village_code=village,
+        )
+
+    households = []
+    names = iter(rng.sample([s + g for s in SURNAMES for g in GIVEN], 200))
+    for i in range(30):
+        village_code = VILLAGES[i % len(VILLAGES)][0]
+        head = next(names)
+        members = [head] + [next(names) for _ in range(rng.randint(1, 4))]
+        households.append(
+            ledger.create_household(
+                session,
+                actor=admin,
+                now=now,
+                village_code=village_code,
+                head_name=head,
+                members=members,
+                address=f"{VILLAGES[i % 3][1]}{rng.randint(1, 9)}组{rng.randint(1, 60)}号",
+            )
+        )
+
+    # Four months of deeds, oldest first, so the statements read like a real file.
+    start = now - timedelta(days=120)
+    events = []
+    for household in households:
+        for _ in range(rng.randint(4, 12)):
+            events.append((start + timedelta(minutes=rng.randint(0, 120 * 24 * 60)), household))
+    events.sort(key=lambda e: e[0])
+    rule_weights = [5, 1, 3, 1, 4, 1, 1, 1]
+    for n, (at, household) in enumerate(events):
+        code, _title, _points, per = rng.choices(COUNTY_RULES, weights=rule_weights)[0]
+        persons = rng.randint(1, ledger.people_count(household)) if per == "person" else None
+        ledger.post_award(
+            session,
+            actor=admin,
+            now=at,
+            household_id=household.id,
+            idempotency_key=f"demo-award-{n}",
+            rule_code=code,
+            persons=persons,
+        )
+
+    for code, name in SHOPS:
+        inventory.create_shop(session, actor=admin, now=now, code=code, name=name)
+        create_user(
+            session,
+            username=f"manager-{code.lower()}",
+            password=DEMO_PASSWORD,
+            role=Role.MANAGER,
+            shop_code=code,
+        )
+        create_user(
+            session,
+            username=f"clerk-{code.lower()}",
+            password=DEMO_PASSWORD,
+            role=Role.CLERK,
+            shop_code=code,
+        )
+    for sku, name, name_en, unit, points, category, barcode in GOODS:
+        inventory.create_product(
+            session,
+            actor=admin,
+            now=now,
+            sku=sku,
+            name=name,
+            name_en=name_en,
+            unit=unit,
+            points_price=points,
+            category=category,
+            barcode=barcode,
+        )
+    for code, _name in SHOPS:
+        inventory.receive_stock(
+            session,
+            actor=admin,
+            now=now,
+            shop_code=code,
+            lines=[(g[0], rng.randint(10, 60)) for g in GOODS],
+            reference=f"首批配送-{code}",
+            idempotency_key=f"demo-receipt-{code}",
+        )
+
+    return (
+        f"Seeded {len(VILLAGES)} villages, {len(households)} households, "
+        f"{len(events)} awards and penalties, {len(SHOPS)} shops, {len(GOODS)} goods.\n"
+        f"Sign in as admin (or cadre-zjb, manager-gjy, clerk-gjy, ...) "
+        f"with password {DEMO_PASSWORD}"
+    )

@@ -1,0 +1,235 @@
+"""Typed domain errors, and their one mapping to problem+json (API) or an error page."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from flask import Blueprint, Response, current_app, json, render_template, request
+from flask_babel import lazy_gettext as _l
+from sqlalchemy.exc import DBAPIError, OperationalError
+from werkzeug.exceptions import HTTPException
+
+log = logging.getLogger(__name__)
+
+PROBLEM_JSON = "application/problem+json"
+
+
+class DomainError(Exception):
+    """A refusal the user can act on. Services raise these; only this module renders them."""
+
+    status = 400
+    code = "validation_error"
+    title = _l("The request cannot be carried out")
+
+    def __init__(self, detail: Any = None, **extra: Any) -> None:
+        super().__init__(str(detail) if detail is not None else self.code)
+        self.detail = detail
+        self.extra = extra
+
+
+class ValidationFailed(DomainError):
+    status = 422
+    code = "validation_error"
+    title = _l("The request is not valid")
+
+    def __init__(self, detail: Any = None, errors: dict[str, Any] | None = None) -> None:
+        super().__init__(detail, **({"errors": errors} if errors else {}))
+
+
+class NotFound(DomainError):
+    status = 404
+    code = "not_found"
+    title = _l("Not found")
+
+
+class Conflict(DomainError):
+    status = 409
+    code = "conflict"
+    title = _l("Conflicts with what is already recorded")
+
+
+class IdempotencyConflict(DomainError):
+    status = 409
+    code = "idempotency_conflict"
+    title = _l("This idempotency key was already used for a different request")
+
+
+class InsufficientPoints(DomainError):
+    status = 409
+    code = "insufficient_points"
+    title = _l("Not enough points")
+
+    def __init__(self, *, needed: int, available: int, floor: int = 0) -> None:
+        detail = _l(
+            "%(needed)s points are needed but only %(available)s can be spent.",
+            needed=needed,
+            available=max(available - floor, 0),
+        )
+        super().__init__(
+            detail,
+            needed=needed,
+            available=max(available - floor, 0),
+            balance=available,
+            floor=floor,
+            shortfall=needed - max(available - floor, 0),
+        )
+
+
+class Unauthenticated(DomainError):
+    status = 401
+    code = "unauthenticated"
+    title = _l("Please sign in")
+
+
+class Forbidden(DomainError):
+    status = 403
+    code = "forbidden"
+    title = _l("You may not do this")
+
+
+class Unavailable(DomainError):
+    status = 503
+    code = "unavailable"
+    title = _l("The database is unavailable; please try again")
+
+
+# HTTP errors raised by Flask, Werkzeug or webargs, mapped onto API.md's codes.
+_HTTP_CODES = {
+    400: "validation_error",
+    401: "unauthenticated",
+    403: "forbidden",
+    404: "not_found",
+    405: "validation_error",
+    409: "conflict",
+    413: "validation_error",
+    415: "validation_error",
+    422: "validation_error",
+}
+
+
+def _is_api_request() -> bool:
+    return request.path.startswith("/api/")
+
+
+def problem_response(
+    status: int, code: str, title: str, detail: str, extra: dict[str, Any] | None = None
+) -> Response:
+    body: dict[str, Any] = {
+        "type": f"urn:integrity-pos:problem:{code}",
+        "status": status,
+        "code": code,
+        "title": title,
+        "detail": detail,
+        "instance": request.path,
+    }
+    body.update(_plain(extra or {}))
+    response = current_app.response_class(
+        json.dumps(body, ensure_ascii=False), status=status, mimetype=PROBLEM_JSON
+    )
+    if status == 401:
+        response.headers["WWW-Authenticate"] = "Bearer"
+    if status == 503:
+        response.headers["Retry-After"] = "2"
+    return response
+
+
+def _plain(value: Any) -> Any:
+    """Lazy translated strings (and anything else odd) become plain JSON values."""
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    if value is None or isinstance(value, bool | int | float | str):
+        return value
+    return str(value)
+
+
+def _render(status: int, code: str, title: Any, detail: Any, extra: dict[str, Any]) -> Response:
+    if _is_api_request():
+        return problem_response(status, code, str(title), str(detail or title), extra)
+    page = render_template(
+        "errors/error.html", status=status, code=code, title=title, detail=detail, extra=extra
+    )
+    return current_app.response_class(page, status=status, mimetype="text/html")
+
+
+def handle_domain_error(exc: DomainError) -> Response:
+    return _render(exc.status, exc.code, exc.title, exc.detail or exc.title, exc.extra)
+
+
+def handle_http_exception(exc: HTTPException) -> Response:
+    status = exc.code or 500
+    code = _HTTP_CODES.get(status, "validation_error" if status < 500 else "internal_error")
+    extra: dict[str, Any] = {}
+    data = getattr(exc, "data", None) or {}
+    messages = data.get("messages") or data.get("errors")
+    if messages:
+        # webargs nests by location ("json", "query"); callers want the field names.
+        if isinstance(messages, dict) and len(messages) == 1:
+            messages = next(iter(messages.values()))
+        extra["errors"] = messages
+    title = HTTP_TITLES.get(status, exc.name)
+    detail = data.get("message") or exc.description or exc.name
+    if messages and status in (400, 422):
+        detail = _l("Some fields are missing or not valid; see errors.")
+    response = _render(status, code, title, detail, extra)
+    valid_methods = getattr(exc, "valid_methods", None)
+    if status == 405 and valid_methods:
+        response.headers["Allow"] = ", ".join(valid_methods)
+    return response
+
+
+def handle_database_unavailable(exc: OperationalError) -> Response:
+    # Lost connections are retryable for the client; anything else is a real bug.
+    if getattr(exc, "connection_invalidated", False) or _looks_disconnected(exc):
+        log.warning("database unavailable: %s", exc.orig)
+        err = Unavailable()
+        return handle_domain_error(err)
+    return handle_unexpected(exc)
+
+
+def _looks_disconnected(exc: DBAPIError) -> bool:
+    text = str(exc.orig).lower()
+    return any(
+        marker in text
+        for marker in (
+            "connection refused",
+            "server closed",
+            "terminating connection",
+            "could not connect",
+            "connection is closed",
+            "database is locked",
+        )
+    )
+
+
+def handle_unexpected(exc: Exception) -> Response:
+    log.exception("unhandled error on %s %s", request.method, request.path)
+    return _render(
+        500,
+        "internal_error",
+        _l("Something went wrong on our side"),
+        _l("The error was logged. Nothing was recorded; please try again."),
+        {},
+    )
+
+
+HTTP_TITLES: dict[int, Any] = {
+    400: _l("The request is not valid"),
+    401: _l("Please sign in"),
+    403: _l("You may not do this"),
+    404: _l("Not found"),
+    405: _l("This method is not allowed here"),
+    409: _l("Conflicts with what is already recorded"),
+    413: _l("The upload is too large"),
+    415: _l("Unsupported content type"),
+    422: _l("The request is not valid"),
+    429: _l("Too many requests; please wait a moment"),
+}
+
+bp = Blueprint("errors", __name__)
+bp.app_errorhandler(DomainError)(handle_domain_error)
+bp.app_errorhandler(HTTPException)(handle_http_exception)
+bp.app_errorhandler(OperationalError)(handle_database_unavailable)
+bp.app_errorhandler(Exception)(handle_unexpected)

@@ -1,0 +1,1 @@
+"""The central points ledger: villages, households, rules, accounts and transfers."""

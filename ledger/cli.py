@@ -1,0 +1,31 @@
+"""Ledger commands: `integrity-pos ledger verify`."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+from flask.cli import with_appcontext
+
+from config.db import db
+from ledger.services import verify_ledger
+
+
+@click.group()
+def ledger() -> None:
+    """The points ledger."""
+
+
+@ledger.command("verify")
+@with_appcontext
+def verify() -> None:
+    """Recompute the hash chain and every cached balance; exit 1 if anything is off."""
+    report = verify_ledger(db.session)
+    click.echo(f"transfers checked: {report.transfers_checked}")
+    for problem in report.problems:
+        click.echo(f"  {problem}")
+    if report.ok:
+        click.echo("ok: the chain and every balance agree")
+        return
+    click.echo(f"FAILED: first bad transfer: {report.first_bad_id}")
+    sys.exit(1)

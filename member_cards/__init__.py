@@ -1,0 +1,1 @@
+"""Member cards: signed QR payloads, revocation, card sheets (built by the cards issue)."""
