@@ -53,19 +53,24 @@ def _register_blueprints(app: Flask) -> None:
     # Importing models here puts every table on the metadata before anything uses it.
     import inventory.models  # noqa: F401
     import ledger.models  # noqa: F401
+    import member_cards.models  # noqa: F401
     from config import errors
     from config.api import api
     from config.auth_views import api_blp as auth_api
     from config.auth_views import bp as auth_pages
+    from inventory.api import blp as inventory_api
+    from inventory.views import bp as inventory_pages
     from ledger.api import blp as ledger_api
     from ledger.views import bp as ledger_pages
+    from member_cards.api import blp as cards_api
+    from member_cards.views import bp as cards_pages
 
     api.init_app(app)
     app.register_blueprint(errors.bp)
-    for blueprint in (auth_api, ledger_api):
+    for blueprint in (auth_api, ledger_api, cards_api, inventory_api):
         api.register_blueprint(blueprint)
-    app.register_blueprint(auth_pages)
-    app.register_blueprint(ledger_pages)
+    for blueprint in (auth_pages, ledger_pages, cards_pages, inventory_pages):
+        app.register_blueprint(blueprint)
 
     @app.route("/")
     def home() -> Any:

@@ -123,9 +123,12 @@ def serve(host: str, port: int, threads: int) -> None:
 
 
 def _register_domain_commands() -> None:
+    from inventory.cli import inventory
     from ledger.cli import ledger
+    from member_cards.cli import cards
 
-    main.add_command(ledger)
+    for group in (ledger, inventory, cards):
+        main.add_command(group)
 
 
 _register_domain_commands()

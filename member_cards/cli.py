@@ -1,0 +1,10 @@
+"""Member card commands."""
+
+from __future__ import annotations
+
+import click
+
+
+@click.group()
+def cards() -> None:
+    """Member cards."""

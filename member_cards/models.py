@@ -1,0 +1,3 @@
+"""Member card tables."""
+
+from __future__ import annotations
