@@ -17,7 +17,7 @@ $(BIN)/integrity-pos: pyproject.toml
 install: $(BIN)/integrity-pos translations
 
 translations: $(BIN)/integrity-pos
-	$(BIN)/pybabel compile --use-fuzzy -q -d translations
+	$(BIN)/pybabel compile --statistics -d translations
 
 run: install
 	$(BIN)/integrity-pos init-db
