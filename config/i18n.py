@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from flask import current_app, request, session
-from flask_babel import Babel
+from flask_babel import Babel, get_locale
 
 babel = Babel()
 
