@@ -23,3 +23,4 @@ def init_app(app) -> None:  # type: ignore[no-untyped-def]
     babel.init_app(
         app, locale_selector=select_locale, timezone_selector=lambda: app.config["TIMEZONE"]
     )
+    app.jinja_env.globals["get_locale"] = get_locale
