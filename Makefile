@@ -36,7 +36,7 @@ lint: install
 # Extract user-facing strings and merge them into each language's catalogue.
 messages: install
 	$(BIN)/pybabel extract -F babel.cfg -k _l -o translations/messages.pot --no-location --sort-output .
-	$(BIN)/pybabel update -i translations/messages.pot -d translations --no-location --omit-header
+	$(BIN)/pybabel update -i translations/messages.pot -d translations
 
 bench: install
 	$(BIN)/python bench/ledger.py

@@ -3,12 +3,19 @@
 from __future__ import annotations
 
 import http
+import json
+from collections.abc import Mapping
 from typing import Any
 
+import flask_smorest
 import marshmallow as ma
+from flask_babel import lazy_gettext as _l
 from flask_smorest import Api as SmorestApi
 from flask_smorest.utils import prepare_response
 from marshmallow import fields, validate
+from webargs.core import missing
+from webargs.flaskparser import FlaskParser, is_json_request
+from werkzeug.exceptions import UnsupportedMediaType
 
 from config.errors import PROBLEM_JSON, handle_http_exception
 
@@ -44,6 +51,36 @@ class Api(SmorestApi):
         self.spec.components.response("DEFAULT_ERROR", default, lazy=True)
 
 
+class JsonParser(FlaskParser):
+    """webargs' parser, stricter about bodies that are not JSON.
+
+    webargs ignores a body of another content type (a form post to a PATCH would answer
+    200 having changed nothing), and only turns JSONDecodeError into a 400, while
+    json.loads raises RecursionError for arrays nested thousands deep and ValueError for
+    numbers of thousands of digits.
+    """
+
+    def _raw_load_json(self, req: Any) -> Any:
+        body = req.get_data(cache=True)
+        if not is_json_request(req):
+            if body:
+                raise UnsupportedMediaType(str(_l("Send the body as application/json.")))
+            return missing
+        if not body.strip():
+            # webargs reads an empty JSON body as "no arguments"; it is not JSON.
+            raise json.JSONDecodeError("empty body", doc=" ", pos=0)
+        try:
+            return super()._raw_load_json(req)
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            raise
+        except (RecursionError, ValueError) as exc:
+            raise json.JSONDecodeError(str(exc), doc=" ", pos=0) from exc
+
+
+# Every flask-smorest blueprint (ours and the other packages') parses with it; this module
+# is imported before any blueprint declares its arguments.
+flask_smorest.Blueprint.ARGUMENTS_PARSER = JsonParser()
+
 api = Api(
     spec_kwargs={
         "components": {"securitySchemes": {"bearerAuth": {"type": "http", "scheme": "bearer"}}},
@@ -68,10 +105,41 @@ def idempotency_key_field() -> fields.String:
     return fields.String(required=True, validate=validate.Length(min=1, max=100))
 
 
+def _unstorable_text(data: Any) -> bool:
+    """NUL (PostgreSQL refuses it) or a lone surrogate (not UTF-8) anywhere in the input."""
+    # A loop, not recursion: the JSON may be nested nearly as deep as the stack allows.
+    stack = [data]
+    while stack:
+        value = stack.pop()
+        if isinstance(value, str):
+            if "\x00" in value:
+                return True
+            try:
+                value.encode("utf-8")
+            except UnicodeEncodeError:
+                return True
+        elif isinstance(value, Mapping):
+            stack.extend(value.keys())
+            stack.extend(value.values())
+        elif isinstance(value, list | tuple):
+            stack.extend(value)
+    return False
+
+
 class BaseSchema(ma.Schema):
     class Meta:
         unknown = ma.RAISE
         ordered = True
+
+    @ma.pre_load
+    def _refuse_unstorable_text(self, data: Any, **_: Any) -> Any:
+        # JSON may spell "\u0000" or "\ud800"; neither can be stored or sent back, so
+        # refuse them here as a validation error instead of failing in the database.
+        if _unstorable_text(data):
+            raise ma.ValidationError(
+                str(_l("text must not contain NUL characters or unpaired surrogates"))
+            )
+        return data
 
 
 class LocalDateTime(fields.DateTime):

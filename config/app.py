@@ -9,7 +9,7 @@ from flask import Flask, redirect, request, url_for
 from flask_login import current_user
 from flask_migrate import Migrate
 
-from config import i18n
+from config import i18n, templating
 from config.auth import csrf, login_manager
 from config.db import configure_engine, db
 from config.settings import ensure_secrets, load_settings
@@ -44,6 +44,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     login_manager.init_app(app)
     csrf.init_app(app)
     i18n.init_app(app)
+    templating.init_app(app)
     _register_blueprints(app)
     _register_request_hooks(app)
     return app
@@ -76,6 +77,9 @@ def _register_blueprints(app: Flask) -> None:
     def home() -> Any:
         if not current_user.is_authenticated:
             return redirect(url_for("auth.login"))
+        # Each role starts where its day's work is.
+        if current_user.role in ("manager", "clerk"):
+            return redirect(url_for("inventory.index"))
         return redirect(url_for("ledger.households"))
 
 

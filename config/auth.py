@@ -167,6 +167,8 @@ _DUMMY_HASH = generate_password_hash("not a real password")
 
 login_manager = LoginManager()
 login_manager.login_view = "auth.login"
+login_manager.login_message = _l("Please sign in to open that page.")
+login_manager.login_message_category = "info"
 csrf = CSRFProtect()
 
 
@@ -205,6 +207,11 @@ def api_actor() -> User:
         raise Unauthenticated(_l("Authorization: Bearer <token> is required"))
     g.actor = user
     return user
+
+
+def current_actor() -> User:
+    """The signed-in person as a plain User, to hand to services (pages only)."""
+    return current_user._get_current_object()
 
 
 P = ParamSpec("P")

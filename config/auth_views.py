@@ -43,7 +43,7 @@ class TokenOut(BaseSchema):
 def create_token(data: dict[str, Any]) -> Any:
     user = authenticate_password(db.session, data["username"], data["password"])
     if user is None:
-        raise Unauthenticated("wrong username or password")
+        raise Unauthenticated(_l("wrong username or password"))
     ttl = timedelta(hours=current_app.config["TOKEN_TTL_HOURS"])
     token, row = issue_token(db.session, user, now=utcnow(), ttl=ttl)
     return {"token": token, "expires_at": row.expires_at, "role": user.role}
@@ -59,7 +59,8 @@ class LoginForm(FlaskForm):
 
 def _safe_next(target: str | None) -> str:
     # Only local paths: a login link must not bounce a clerk to another site.
-    if target and target.startswith("/") and not target.startswith("//"):
+    # Browsers read "/\\host" as "//host", another site; refuse backslashes outright.
+    if target and target.startswith("/") and not target.startswith("//") and "\\" not in target:
         parts = urlsplit(target)
         if not parts.scheme and not parts.netloc:
             return target

@@ -97,10 +97,16 @@ def create_token_command(username: str, hours: int | None) -> None:
 def seed_demo_command(skip_if_seeded: bool) -> None:
     """Fill an empty database with a believable demo county."""
     from config.demo import AlreadySeeded, seed_demo
+    from member_cards.signing import keyring_from_config
 
     try:
-        summary = seed_demo(db.session, now=utcnow())
-    except AlreadySeeded:
+        summary = seed_demo(
+            db.session, now=utcnow(), keyring=keyring_from_config(current_app.config)
+        )
+    except (AlreadySeeded, DomainError):
+        # DomainError: no villages yet, but a demo name is taken (say, a user "admin"
+        # made with create-user); that is a database with data too, not a crash.
+        db.session.rollback()
         if skip_if_seeded:
             click.echo("Demo data is already there.")
             return

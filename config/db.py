@@ -131,3 +131,8 @@ def transactional(attempts: int = 3) -> Callable[[Callable[P, R]], Callable[P, R
         return wrapper
 
     return decorate
+
+
+def run_unit_of_work(operation: Callable[[], R]) -> R:
+    """For pages: run service calls as the request's one unit of work (see transactional)."""
+    return transactional()(operation)()

@@ -12,6 +12,8 @@ from config.auth import Role, create_user
 from inventory import services as inventory
 from ledger import services as ledger
 from ledger.models import Village
+from member_cards import services as cards
+from member_cards.signing import Keyring
 
 DEMO_PASSWORD = "demo-pass-2026"
 
@@ -67,7 +69,9 @@ GOODS = [
 ]
 
 
-def seed_demo(session: Session, *, now: datetime, seed: int = 20261127) -> str:
+def seed_demo(
+    session: Session, *, now: datetime, keyring: Keyring | None = None, seed: int = 20261127
+) -> str:
     if session.scalar(select(func.count()).select_from(Village)):
         raise AlreadySeeded()
     rng = random.Random(seed)
@@ -180,9 +184,19 @@ def seed_demo(session: Session, *, now: datetime, seed: int = 20261127) -> str:
             idempotency_key=f"demo-receipt-{code}",
         )
 
+    issued = []
+    for code, _name, _floor in VILLAGES:
+        issued += cards.issue_missing_cards(session, actor=admin, now=now, village_code=code)
+    sample = (
+        f"\nA card to try on the balance page (/balance): {cards.card_payload(issued[0], keyring)}"
+        if keyring
+        else ""
+    )
+
     return (
         f"Seeded {len(VILLAGES)} villages, {len(households)} households, "
         f"{len(events)} awards and penalties, {len(SHOPS)} shops, {len(GOODS)} goods.\n"
         f"Sign in as admin (or cadre-zjb, manager-gjy, clerk-gjy, ...) "
         f"with password {DEMO_PASSWORD}"
+        f"{sample}"
     )

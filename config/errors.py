@@ -7,7 +7,7 @@ from typing import Any
 
 from flask import Blueprint, Response, current_app, json, render_template, request
 from flask_babel import lazy_gettext as _l
-from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import DataError, DBAPIError, OperationalError
 from werkzeug.exceptions import HTTPException
 
 log = logging.getLogger(__name__)
@@ -74,6 +74,58 @@ class InsufficientPoints(DomainError):
             floor=floor,
             shortfall=needed - max(available - floor, 0),
         )
+
+
+class OutOfStock(DomainError):
+    status = 409
+    code = "out_of_stock"
+    title = _l("Not enough stock")
+
+    def __init__(self, *, lines: list[dict[str, Any]]) -> None:
+        # Every short line at once, so the clerk fixes the basket in one go.
+        goods = "; ".join(
+            str(
+                _l(
+                    "%(name)s (%(sku)s): %(requested)s wanted, %(on_hand)s on hand",
+                    name=line["name"],
+                    sku=line["sku"],
+                    requested=line["requested"],
+                    on_hand=line["on_hand"],
+                )
+            )
+            for line in lines
+        )
+        super().__init__(_l("Not enough stock: %(goods)s", goods=goods), lines=lines)
+
+
+class UnknownProduct(DomainError):
+    status = 404
+    code = "unknown_product"
+    title = _l("Unknown product")
+
+
+class InvalidCard(DomainError):
+    """A card payload that does not verify: altered, forged, truncated or not a card."""
+
+    status = 422
+    code = "invalid_card"
+    title = _l("This is not a valid member card")
+
+
+class UnknownCard(DomainError):
+    """A genuine payload whose card is not on record."""
+
+    status = 404
+    code = "unknown_card"
+    title = _l("This member card is not on record")
+
+
+class CardRevoked(DomainError):
+    """A card that was reported lost or replaced by a newer one."""
+
+    status = 410
+    code = "card_revoked"
+    title = _l("This member card was revoked or replaced")
 
 
 class Unauthenticated(DomainError):
@@ -204,6 +256,16 @@ def _looks_disconnected(exc: DBAPIError) -> bool:
     )
 
 
+def handle_data_error(exc: DataError) -> Response:
+    # The database refused a value the schemas let through (out of range, NUL, too long):
+    # the request was malformed, and API.md promises no request answers 500.
+    from config.db import db
+
+    log.warning("database refused a value on %s %s: %s", request.method, request.path, exc.orig)
+    db.session.rollback()
+    return handle_domain_error(ValidationFailed(_l("a value is out of range or not valid text")))
+
+
 def handle_unexpected(exc: Exception) -> Response:
     log.exception("unhandled error on %s %s", request.method, request.path)
     return _render(
@@ -232,4 +294,5 @@ bp = Blueprint("errors", __name__)
 bp.app_errorhandler(DomainError)(handle_domain_error)
 bp.app_errorhandler(HTTPException)(handle_http_exception)
 bp.app_errorhandler(OperationalError)(handle_database_unavailable)
+bp.app_errorhandler(DataError)(handle_data_error)
 bp.app_errorhandler(Exception)(handle_unexpected)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import current_app, request, session
+from flask import current_app, has_request_context, request, session
 from flask_babel import Babel, get_locale
 
 babel = Babel()
@@ -10,6 +10,9 @@ babel = Babel()
 
 def select_locale() -> str:
     languages = current_app.config["LANGUAGES"]
+    if not has_request_context():
+        # The CLI and services run outside requests; their messages use the default.
+        return current_app.config.get("BABEL_DEFAULT_LOCALE", languages[0])
     if request.path.startswith("/api/"):
         return request.accept_languages.best_match(languages) or languages[0]
     chosen = request.args.get("lang")

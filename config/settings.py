@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import secrets
 import stat
+import tempfile
 import tomllib
 from pathlib import Path
 from typing import Any
@@ -50,6 +51,17 @@ def normalize_database_url(url: str) -> str:
     return url
 
 
+class SettingsError(ValueError):
+    """A setting the app cannot start with; the message names it."""
+
+
+def _whole_number(key: str, value: str) -> int:
+    try:
+        return int(value)
+    except ValueError:
+        raise SettingsError(f"{key} must be a whole number, not {value!r}") from None
+
+
 def load_settings(
     home: Path | None = None, environ: dict[str, str] | None = None
 ) -> dict[str, Any]:
@@ -64,13 +76,16 @@ def load_settings(
     if config_file.exists():
         with config_file.open("rb") as fh:
             settings.update({k.upper(): v for k, v in tomllib.load(fh).items()})
+        # Resolve the file's database_url now, so the environment below can override it.
+        if "DATABASE_URL" in settings:
+            settings["SQLALCHEMY_DATABASE_URI"] = settings.pop("DATABASE_URL")
 
     if "DATABASE_URL" in environ:
         settings["SQLALCHEMY_DATABASE_URI"] = environ["DATABASE_URL"]
     for key, value in environ.items():
         if key.startswith(ENV_PREFIX) and key != ENV_PREFIX + "HOME":
             name = key[len(ENV_PREFIX) :]
-            settings[name] = int(value) if name in _INT_KEYS else value
+            settings[name] = _whole_number(key, value) if name in _INT_KEYS else value
     if "DATABASE_URL" in settings:
         settings["SQLALCHEMY_DATABASE_URI"] = settings.pop("DATABASE_URL")
     settings["SQLALCHEMY_DATABASE_URI"] = normalize_database_url(
@@ -86,14 +101,17 @@ def ensure_secrets(home: Path) -> dict[str, str]:
     for key, filename in SECRET_FILES.items():
         path = home / filename
         if not path.exists():
-            # O_EXCL: two processes starting together must not overwrite each other's key.
+            # Write a private temporary file, then link it into place: the key appears whole
+            # or not at all, and of two processes starting together only one key wins.
+            fd, tmp = tempfile.mkstemp(dir=home, prefix=f".{filename}.")
             try:
-                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-            except FileExistsError:
-                pass
-            else:
                 with os.fdopen(fd, "w") as fh:
                     fh.write(secrets.token_hex(32))
+                os.link(tmp, path)
+            except FileExistsError:
+                pass
+            finally:
+                os.unlink(tmp)
         os.chmod(path, stat.S_IRUSR | stat.S_IWUSR)
         values[key] = path.read_text().strip()
     return values

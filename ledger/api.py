@@ -5,11 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 from flask import current_app, request
+from flask_babel import lazy_gettext as _l
 from flask_smorest import Blueprint
 
 from config.auth import Role, api_actor, roles_required
 from config.db import db, transactional, utcnow
-from config.errors import ValidationFailed
+from config.errors import Forbidden, ValidationFailed
 from ledger import schemas as s
 from ledger import services
 
@@ -70,11 +71,20 @@ def search_households(query: dict[str, Any]) -> Any:
     return {"households": rows, "total": total}
 
 
+def _readable_household(household_id: int) -> Any:
+    """Shop staff look any household up at the counter; a cadre sees only their village."""
+    household = services.get_household(db.session, household_id)
+    actor = api_actor()
+    if actor.role == Role.CADRE and not actor.may_manage_village(household.village.code):
+        raise Forbidden(_l("outside your village"))
+    return household
+
+
 @blp.route("/households/<int:household_id>", methods=["GET"])
 @roles_required(*ANY_ROLE)
 @blp.response(200, s.HouseholdOut)
 def get_household(household_id: int) -> Any:
-    return services.get_household(db.session, household_id)
+    return _readable_household(household_id)
 
 
 @blp.route("/households/<int:household_id>/statement", methods=["GET"])
@@ -82,6 +92,7 @@ def get_household(household_id: int) -> Any:
 @blp.arguments(s.StatementQuery, location="query")
 @blp.response(200, s.StatementOut)
 def household_statement(query: dict[str, Any], household_id: int) -> Any:
+    _readable_household(household_id)
     entries = services.household_statement(db.session, household_id, **query)
     next_before = entries[-1].id if len(entries) == query["limit"] else None
     return {"household_id": household_id, "entries": entries, "next_before": next_before}

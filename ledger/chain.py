@@ -47,9 +47,3 @@ def transfer_digest(
     ]
     payload = json.dumps(fields, ensure_ascii=False, separators=(",", ":"))
     return hashlib.sha256(f"{prev_hash}\n{payload}".encode()).hexdigest()
-
-
-def request_fingerprint(**fields: Any) -> str:
-    """What makes two requests with one idempotency key 'the same body'."""
-    payload = json.dumps(fields, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
-    return hashlib.sha256(payload.encode()).hexdigest()

@@ -27,5 +27,6 @@ def verify() -> None:
     if report.ok:
         click.echo("ok: the chain and every balance agree")
         return
-    click.echo(f"FAILED: first bad transfer: {report.first_bad_id}")
+    where = report.first_bad_id if report.first_bad_id is not None else "none left to name"
+    click.echo(f"FAILED: first bad transfer: {where}")
     sys.exit(1)

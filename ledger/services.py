@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import BigInteger, bindparam, func, insert, or_, select, update
 from sqlalchemy.orm import Session, aliased
 from sqlalchemy.orm.util import identity_key
 
@@ -23,7 +24,8 @@ from config.errors import (
     NotFound,
     ValidationFailed,
 )
-from ledger.chain import GENESIS, request_fingerprint, transfer_digest
+from config.idempotency import request_fingerprint
+from ledger.chain import GENESIS, transfer_digest
 from ledger.models import (
     Account,
     AccountKind,
@@ -45,6 +47,9 @@ MAX_TRANSFER_POINTS = 1_000_000
 ISSUANCE_CODE = "issuance"
 PENALTY_CODE = "penalty"
 IMPORT_COLUMNS = ("household_id", "rule_code", "persons", "reason", "idempotency_key")
+# households.id is a 32-bit integer on PostgreSQL; a larger id cannot exist, and binding
+# one fails in the database (PostgreSQL: out of range, SQLite: OverflowError) instead of 404.
+MAX_HOUSEHOLD_ID = 2**31 - 1
 
 
 @dataclass(frozen=True)
@@ -142,6 +147,8 @@ def create_household(
 ) -> Household:
     village = get_village(session, village_code)
     _require_village(actor, village_code)
+    if not head_name.strip():
+        raise ValidationFailed(errors={"head_name": [_l("required")]})
     household = Household(
         village=village,
         head_name=head_name.strip(),
@@ -169,7 +176,9 @@ def create_household(
 
 
 def get_household(session: Session, household_id: int) -> Household:
-    household = session.get(Household, household_id)
+    household = (
+        session.get(Household, household_id) if 0 < household_id <= MAX_HOUSEHOLD_ID else None
+    )
     if household is None:
         raise NotFound(_l("no household %(household_id)s", household_id=household_id))
     return household
@@ -197,7 +206,8 @@ def search_households(
             HouseholdMember.name.contains(q, autoescape=True)
         )
         clauses = [Household.head_name.contains(q, autoescape=True), Household.id.in_(member_match)]
-        if q.isdigit() and len(q) < 12:
+        # ASCII only: "²".isdigit() is true but int() refuses it.
+        if q.isascii() and q.isdigit() and int(q) <= MAX_HOUSEHOLD_ID:
             clauses.append(Household.id == int(q))
         stmt = stmt.where(or_(*clauses))
     total = session.scalar(select(func.count()).select_from(stmt.subquery())) or 0
@@ -308,22 +318,154 @@ def shop_account_code(shop_code: str) -> str:
     return f"shop:{shop_code}"
 
 
-def _replay(session: Session, key: str, fingerprint: str) -> Posting | None:
-    existing = session.scalar(select(Transfer).where(Transfer.idempotency_key == key))
-    if existing is None:
-        return None
-    if existing.request_hash != fingerprint:
-        raise IdempotencyConflict(
-            f"idempotency key {key.partition(':')[2]} was used for another request"
+@dataclass(frozen=True)
+class _Target:
+    """A household's account row, locked for this transaction, and what a posting needs."""
+
+    household_id: int
+    account_id: int
+    balance: int
+    entry_count: int
+    head_hash: str
+    redeemed_total: int
+    floor: int
+    status: str
+    counter_account_id: int | None
+    existing_id: int | None
+    existing_fingerprint: str | None
+
+
+# The hot path (every sale posts through here) runs on prebuilt Core statements: building
+# ORM expressions and flushing a unit of work per redemption cost more CPU than the
+# database work itself (bench/ledger.py).
+_accounts = Account.__table__
+_transfers = Transfer.__table__
+_households = Household.__table__
+_villages = Village.__table__
+_existing = _transfers.alias("existing")
+_counter = _accounts.alias("counter")
+
+_LOCK_TARGET = (
+    select(
+        _accounts.c.id,
+        _accounts.c.balance,
+        _accounts.c.entry_count,
+        _accounts.c.head_hash,
+        _accounts.c.redeemed_total,
+        _villages.c.redemption_floor,
+        _households.c.status,
+        select(_counter.c.id)
+        .where(_counter.c.code == bindparam("counter_code"))
+        .scalar_subquery()
+        .label("counter_id"),
+        _existing.c.id.label("existing_id"),
+        _existing.c.request_hash,
+    )
+    .select_from(
+        _households.join(_accounts, _accounts.c.household_id == _households.c.id)
+        .join(_villages, _villages.c.id == _households.c.village_id)
+        .outerjoin(_existing, _existing.c.idempotency_key == bindparam("key"))
+    )
+    .where(_households.c.id == bindparam("household_id"))
+    # PostgreSQL: this row lock is what serializes one household's transfers, and only
+    # that household's: system accounts are never locked, so unrelated households never
+    # queue behind each other. SQLite's IMMEDIATE transaction already holds the database.
+    .with_for_update(of=_accounts)
+)
+
+_APPLY = (
+    update(_accounts)
+    .where(
+        _accounts.c.id == bindparam("account_id"),
+        # The row must still be the one read under the lock; the chain depends on it.
+        _accounts.c.entry_count == bindparam("seen_count"),
+        or_(
+            bindparam("floor", type_=BigInteger).is_(None),
+            _accounts.c.balance + bindparam("delta", type_=BigInteger)
+            >= bindparam("floor", type_=BigInteger),
+        ),
+    )
+    .values(
+        balance=_accounts.c.balance + bindparam("delta", type_=BigInteger),
+        entry_count=_accounts.c.entry_count + 1,
+        head_hash=bindparam("digest"),
+        earned_total=_accounts.c.earned_total + bindparam("d_earned", type_=BigInteger),
+        penalty_total=_accounts.c.penalty_total + bindparam("d_penalty", type_=BigInteger),
+        redeemed_total=_accounts.c.redeemed_total + bindparam("d_redeemed", type_=BigInteger),
+    )
+)
+
+_INSERT = insert(_transfers).returning(_transfers.c.id)
+
+_TRANSFER_COLUMNS = [c.name for c in _transfers.c if c.name != "id"]
+# PostgreSQL takes the account update and the transfer insert as one statement (a data-
+# modifying CTE), so a redemption costs the same round trips as the raw-SQL ceiling. If
+# the update matches no row, the insert inserts nothing and no id comes back.
+_applied = _APPLY.returning(_accounts.c.id).cte("applied")
+_APPLY_AND_INSERT = (
+    insert(_transfers)
+    .from_select(
+        _TRANSFER_COLUMNS,
+        select(
+            *[bindparam(f"t_{name}", type_=_transfers.c[name].type) for name in _TRANSFER_COLUMNS]
+        ).select_from(_applied),
+    )
+    .returning(_transfers.c.id)
+)
+
+
+def _lock_target(
+    session: Session, *, household_id: int, key: str, counter_code: str | None = None
+) -> _Target:
+    """One round trip: lock the household's account, read its state, the counterparty
+    system account and any earlier transfer with this idempotency key."""
+    if not 0 < household_id <= MAX_HOUSEHOLD_ID:
+        raise NotFound(_l("no household %(household_id)s", household_id=household_id))
+    # Core on the session's own connection: same transaction, none of the ORM's overhead.
+    row = (
+        session.connection()
+        .execute(
+            _LOCK_TARGET,
+            {"household_id": household_id, "key": key, "counter_code": counter_code},
         )
+        .one_or_none()
+    )
+    if row is None:
+        raise NotFound(_l("no household %(household_id)s", household_id=household_id))
+    return _Target(household_id, *row)
+
+
+def _replay(session: Session, target: _Target, key: str, fingerprint: str) -> Posting | None:
+    if target.existing_id is None:
+        return None
+    if target.existing_fingerprint != fingerprint:
+        raise IdempotencyConflict(
+            _l(
+                "idempotency key %(key)s was used for another request",
+                key=key.partition(":")[2],
+            )
+        )
+    existing = session.get(Transfer, target.existing_id)
+    assert existing is not None
     return Posting(existing, replayed=True)
+
+
+def _require_active(target: _Target) -> None:
+    if target.status != "active":
+        raise Conflict(
+            _l(
+                "household %(household_id)s is %(status)s",
+                household_id=target.household_id,
+                status=target.status,
+            )
+        )
 
 
 def _post(
     session: Session,
+    target: _Target,
     *,
     kind: TransferKind,
-    household_account_id: int,
     other_account_id: int,
     amount: int,
     inbound: bool,
@@ -339,46 +481,28 @@ def _post(
     sale_id: int | None = None,
     reverses_id: int | None = None,
 ) -> Posting:
-    """Move `amount` into or out of one household account, as one chained transfer.
+    """Move `amount` into or out of one locked household account, as one chained transfer.
 
-    The conditional UPDATE is both the overdraft check and, on PostgreSQL, the row lock:
-    only one household row is locked per transfer, so transfers cannot deadlock.
+    The UPDATE repeats the overdraft check in its WHERE (`balance - amount >= floor`), so
+    even a caller that forgot the lock could never overdraw.
     """
     if not 0 < amount <= MAX_TRANSFER_POINTS:
         raise ValidationFailed(errors={"points": [_l("out of range")]})
     signed = amount if inbound else -amount
-    values: dict[str, Any] = {
-        "balance": Account.balance + signed,
-        "entry_count": Account.entry_count + 1,
-    }
-    for column, delta in totals.items():
-        values[column] = getattr(Account, column) + delta
-    stmt = (
-        update(Account)
-        .where(Account.id == household_account_id)
-        .values(**values)
-        .returning(Account.balance, Account.entry_count, Account.head_hash)
-    )
-    if floor is not None:
-        stmt = stmt.where(Account.balance - amount >= floor)
-    row = session.execute(stmt, execution_options={"synchronize_session": False}).one_or_none()
-    if row is None:
-        balance = session.scalar(select(Account.balance).where(Account.id == household_account_id))
-        raise InsufficientPoints(needed=amount, available=balance or 0, floor=floor or 0)
-    balance_after, entry_seq, prev_hash = row
+    if floor is not None and target.balance + signed < floor:
+        raise InsufficientPoints(needed=amount, available=target.balance, floor=floor)
+    balance_after, entry_seq = target.balance + signed, target.entry_count + 1
     debit, credit = (
-        (other_account_id, household_account_id)
-        if inbound
-        else (household_account_id, other_account_id)
+        (other_account_id, target.account_id) if inbound else (target.account_id, other_account_id)
     )
     digest = transfer_digest(
-        prev_hash,
+        target.head_hash,
         idempotency_key=key,
         kind=kind,
         debit_account_id=debit,
         credit_account_id=credit,
         amount=amount,
-        chain_account_id=household_account_id,
+        chain_account_id=target.account_id,
         entry_seq=entry_seq,
         balance_after=balance_after,
         created_at=now,
@@ -386,36 +510,50 @@ def _post(
         sale_id=sale_id,
         reverses_id=reverses_id,
     )
-    transfer = Transfer(
-        idempotency_key=key,
-        request_hash=fingerprint,
-        kind=kind,
-        debit_account_id=debit,
-        credit_account_id=credit,
-        amount=amount,
-        chain_account_id=household_account_id,
-        entry_seq=entry_seq,
-        balance_after=balance_after,
-        reason=reason,
-        rule_id=rule_id,
-        persons=persons,
-        sale_id=sale_id,
-        reverses_id=reverses_id,
-        actor_id=actor.id,
-        created_at=now,
-        prev_hash=prev_hash,
-        hash=digest,
-    )
-    session.add(transfer)
-    session.flush()
-    session.execute(
-        update(Account).where(Account.id == household_account_id).values(head_hash=digest),
-        execution_options={"synchronize_session": False},
-    )
-    cached = session.identity_map.get(identity_key(Account, household_account_id))
+    account_change = {
+        "account_id": target.account_id,
+        "seen_count": target.entry_count,
+        "floor": floor,
+        "delta": signed,
+        "digest": digest,
+        "d_earned": totals.get("earned_total", 0),
+        "d_penalty": totals.get("penalty_total", 0),
+        "d_redeemed": totals.get("redeemed_total", 0),
+    }
+    fields = {
+        "idempotency_key": key,
+        "request_hash": fingerprint,
+        "kind": str(kind),
+        "debit_account_id": debit,
+        "credit_account_id": credit,
+        "amount": amount,
+        "chain_account_id": target.account_id,
+        "entry_seq": entry_seq,
+        "balance_after": balance_after,
+        "reason": reason,
+        "rule_id": rule_id,
+        "persons": persons,
+        "sale_id": sale_id,
+        "reverses_id": reverses_id,
+        "actor_id": actor.id,
+        "created_at": now,
+        "prev_hash": target.head_hash,
+        "hash": digest,
+    }
+    conn = session.connection()
+    if conn.dialect.name == "postgresql":
+        params = account_change | {f"t_{name}": value for name, value in fields.items()}
+        transfer_id = conn.execute(_APPLY_AND_INSERT, params).scalar_one_or_none()
+    else:
+        applied = conn.execute(_APPLY, account_change)
+        transfer_id = conn.execute(_INSERT, fields).scalar_one() if applied.rowcount else None
+    if transfer_id is None:
+        raise Conflict(_l("the account changed while posting; please try again"))
+    cached = session.identity_map.get(identity_key(Account, target.account_id))
     if cached is not None:
         session.expire(cached)
-    return Posting(transfer, replayed=False)
+    # A plain (transient) Transfer carrying the inserted row's values, for the caller.
+    return Posting(Transfer(id=transfer_id, **fields), replayed=False)
 
 
 def post_award(
@@ -439,19 +577,14 @@ def post_award(
         points=points,
         reason=reason,
     )
-    replay = _replay(session, key, fingerprint)
-    if replay:
-        return replay
+    # Authorize before replaying: a replay must not show another village's transfer.
     household = get_household(session, household_id)
     _require_village(actor, household.village.code)
-    if household.status != "active":
-        raise Conflict(
-            _l(
-                "household %(household_id)s is %(status)s",
-                household_id=household_id,
-                status=household.status,
-            )
-        )
+    target = _lock_target(session, household_id=household_id, key=key)
+    replay = _replay(session, target, key, fingerprint)
+    if replay:
+        return replay
+    _require_active(target)
 
     rule = None
     if (rule_code is None) == (points is None):
@@ -495,8 +628,8 @@ def post_award(
         other_kind = AccountKind.PENALTY
     return _post(
         session,
+        target,
         kind=kind,
-        household_account_id=household.account.id,
         other_account_id=_system_account(session, other, other_kind),
         amount=abs(total),
         inbound=total > 0,
@@ -531,28 +664,23 @@ def redeem_points(
     fingerprint = request_fingerprint(
         household_id=household_id, shop_code=shop_code, points=points, sale_id=sale_id
     )
-    replay = _replay(session, key, fingerprint)
+    counter_code = shop_account_code(shop_code)
+    target = _lock_target(session, household_id=household_id, key=key, counter_code=counter_code)
+    replay = _replay(session, target, key, fingerprint)
     if replay:
         return replay
-    household = get_household(session, household_id)
-    if household.status != "active":
-        raise Conflict(
-            _l(
-                "household %(household_id)s is %(status)s",
-                household_id=household_id,
-                status=household.status,
-            )
-        )
+    _require_active(target)
     return _post(
         session,
+        target,
         kind=TransferKind.REDEMPTION,
-        household_account_id=household.account.id,
-        other_account_id=_system_account(session, shop_account_code(shop_code), AccountKind.SHOP),
+        other_account_id=target.counter_account_id
+        or _system_account(session, counter_code, AccountKind.SHOP),
         amount=points,
         inbound=False,
         key=key,
         fingerprint=fingerprint,
-        floor=household.village.redemption_floor,
+        floor=target.floor,
         totals={"redeemed_total": points},
         actor=actor,
         now=now,
@@ -573,22 +701,36 @@ def refund_points(
     sale_id: int | None = None,
     reason: str | None = None,
 ) -> Posting:
-    """Give points back for returned goods: the shop's redemptions account pays them."""
+    """Give points back for returned goods: the shop's redemptions account pays them.
+
+    The counter bounds a refund by its sale; the ledger adds its own bound, so that no
+    household is ever refunded more than it has spent in all.
+    """
     if not actor.may_sell_at(shop_code):
         raise Forbidden(_l("you may not act for shop %(shop_code)s", shop_code=shop_code))
     key = f"refund:{idempotency_key}"
     fingerprint = request_fingerprint(
         household_id=household_id, shop_code=shop_code, points=points, sale_id=sale_id
     )
-    replay = _replay(session, key, fingerprint)
+    counter_code = shop_account_code(shop_code)
+    target = _lock_target(session, household_id=household_id, key=key, counter_code=counter_code)
+    replay = _replay(session, target, key, fingerprint)
     if replay:
         return replay
-    household = get_household(session, household_id)
+    if points > target.redeemed_total:
+        raise Conflict(
+            _l(
+                "a refund of %(points)s points is more than the %(redeemed)s points spent",
+                points=points,
+                redeemed=target.redeemed_total,
+            )
+        )
     return _post(
         session,
+        target,
         kind=TransferKind.REFUND,
-        household_account_id=household.account.id,
-        other_account_id=_system_account(session, shop_account_code(shop_code), AccountKind.SHOP),
+        other_account_id=target.counter_account_id
+        or _system_account(session, counter_code, AccountKind.SHOP),
         amount=points,
         inbound=True,
         key=key,
@@ -614,17 +756,19 @@ def post_correction(
     """Undo a mistaken award or penalty by the opposite transfer; the original stays."""
     key = f"correction:{idempotency_key}"
     fingerprint = request_fingerprint(transfer_id=transfer_id, reason=reason)
-    replay = _replay(session, key, fingerprint)
-    if replay:
-        return replay
-    original = session.get(Transfer, transfer_id)
+    original = session.get(Transfer, transfer_id) if 0 < transfer_id < 2**62 else None
     if original is None:
         raise NotFound(_l("no transfer %(transfer_id)s", transfer_id=transfer_id))
     household = session.scalar(
         select(Household).join(Account).where(Account.id == original.chain_account_id)
     )
     assert household is not None
+    # Authorize before replaying: a replay must not show another village's transfer.
     _require_village(actor, household.village.code)
+    target = _lock_target(session, household_id=household.id, key=key)
+    replay = _replay(session, target, key, fingerprint)
+    if replay:
+        return replay
     if original.kind not in (TransferKind.AWARD, TransferKind.PENALTY):
         raise Conflict(_l("only awards and penalties are corrected; sales are returned"))
     if session.scalar(select(Transfer.id).where(Transfer.reverses_id == transfer_id)):
@@ -639,8 +783,8 @@ def post_correction(
     )
     return _post(
         session,
+        target,
         kind=TransferKind.CORRECTION,
-        household_account_id=original.chain_account_id,
         other_account_id=original.debit_account_id if was_award else original.credit_account_id,
         amount=original.amount,
         inbound=not was_award,
@@ -693,9 +837,11 @@ def parse_award_csv(data: bytes, *, max_rows: int) -> list[tuple[int, dict[str, 
     if missing:
         raise ValidationFailed(_l("missing columns: %(columns)s", columns=", ".join(missing)))
     rows = []
+    # Count records, not physical lines: a cell with a line break (Alt+Enter in Excel) is
+    # still one spreadsheet row, and a blank row still has its number.
+    line = 1
     try:
-        for values in reader:
-            line = reader.line_num
+        for line, values in enumerate(reader, start=2):
             if not any(v.strip() for v in values):
                 continue
             if len(rows) >= max_rows:
@@ -707,7 +853,7 @@ def parse_award_csv(data: bytes, *, max_rows: int) -> list[tuple[int, dict[str, 
             rows.append((line, row))
     except csv.Error as exc:
         raise ValidationFailed(
-            _l("line %(line)s: not CSV: %(exc)s", line=reader.line_num, exc=exc)
+            _l("line %(line)s: not CSV: %(exc)s", line=line + 1, exc=exc)
         ) from exc
     return rows
 
@@ -718,7 +864,8 @@ def _int_field(row: dict[str, str], name: str, *, required: bool) -> int | None:
         if required:
             raise ValidationFailed(errors={name: [_l("required")]})
         return None
-    if not raw.lstrip("-").isdigit() or len(raw) > 9:
+    # ASCII digits only: "--5" and "²" pass str.isdigit() tests but make int() raise.
+    if not re.fullmatch(r"-?[0-9]{1,9}", raw):
         raise ValidationFailed(errors={name: [_l("not a whole number: %(value)s", value=raw[:20])]})
     return int(raw)
 

@@ -111,14 +111,181 @@ def live_server(app: Flask) -> Iterator[str]:
     from waitress.server import create_server
 
     server = create_server(app, host="127.0.0.1", port=0, threads=16)
-    thread = threading.Thread(target=server.run, daemon=True)
+    stop = threading.Event()
+
+    def serve() -> None:
+        # Closing the server under a running loop makes select() fail on a dead socket;
+        # short loop turns let the thread stop first and close afterwards.
+        while not stop.is_set():
+            server.asyncore.loop(timeout=0.05, map=server._map, count=1)
+
+    thread = threading.Thread(target=serve, daemon=True)
     thread.start()
     try:
         yield f"http://127.0.0.1:{server.effective_port}"
     finally:
-        server.close()
+        stop.set()
         thread.join(timeout=5)
+        server.close()
+        server.task_dispatcher.shutdown()
 
 
 def database_url_for_threads(app: Flask) -> str:
     return make_url(app.config["SQLALCHEMY_DATABASE_URI"]).render_as_string(hide_password=False)
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _fast_password_hashing() -> Iterator[None]:
+    """Cheap password hashes in tests: scrypt's 0.1 s per user would dominate the suite."""
+    import functools
+
+    from werkzeug.security import generate_password_hash
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(
+            "config.auth.generate_password_hash",
+            functools.partial(generate_password_hash, method="pbkdf2:sha256:1000"),
+        )
+        yield
+
+
+@pytest.fixture
+def thread_engine(app: Flask) -> Iterator[Any]:
+    """An engine on the test database whose every session is its own real connection.
+
+    NullPool, so N threads hold N connections at once; configure_engine, so SQLite
+    sessions begin IMMEDIATE exactly as the app's do.
+    """
+    from sqlalchemy.pool import NullPool
+
+    from config.db import configure_engine
+
+    # The test's own session must not hold SQLite's write lock while threads run.
+    db.session.rollback()
+    engine = create_engine(database_url_for_threads(app), poolclass=NullPool)
+    configure_engine(engine)
+    yield engine
+    engine.dispose()
+
+
+def count_rows(model: Any) -> int:
+    """Rows of a table, read in a fresh transaction so other connections' commits show."""
+    from sqlalchemy import func, select
+
+    db.session.rollback()
+    try:
+        return int(db.session.scalar(select(func.count()).select_from(model)) or 0)
+    finally:
+        # End the read at once: on SQLite it began IMMEDIATE and would block other writers.
+        db.session.rollback()
+
+
+API_ERROR_CODES = {
+    "unauthenticated",
+    "forbidden",
+    "not_found",
+    "validation_error",
+    "idempotency_conflict",
+    "insufficient_points",
+    "out_of_stock",
+    "unknown_product",
+    "unknown_card",
+    "invalid_card",
+    "card_revoked",
+    "return_exceeds_sale",
+    "conflict",
+}
+
+
+def assert_problem(response: Any, status: int, code: str | None = None) -> dict[str, Any]:
+    """An RFC 9457 answer with API.md's fields and one of its machine codes."""
+    assert response.status_code == status, response.get_data(as_text=True)
+    assert response.mimetype == "application/problem+json"
+    body = response.get_json(force=True)
+    assert body["status"] == status
+    assert body["code"] in API_ERROR_CODES
+    assert body["title"] and body["detail"]
+    if code is not None:
+        assert body["code"] == code, body
+    return body
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _fresh_g_per_request() -> Iterator[None]:
+    """Give every test request an empty `g`, as a served request always has.
+
+    The app fixture keeps an app context pushed, and Flask reuses it for test-client
+    requests, so `g` (the API actor, Flask-Login's user, Flask-Babel's locale) would
+    otherwise carry over from one request to the next and hide authorization bugs.
+    """
+    from flask import g, request_started
+
+    def clear(_sender: Any, **_extra: Any) -> None:
+        g.__dict__.clear()
+
+    request_started.connect(clear)
+    yield
+    request_started.disconnect(clear)
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _every_table_on_the_metadata(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """Build one throwaway app before any test, since create_app imports every package's models.
+
+    The first PostgreSQL reset creates the tables the metadata knows at that moment; when
+    a run starts with a module that imports fewer packages (`-k`, one file), later
+    TRUNCATEs would name tables that were never created.
+    """
+    create_app(
+        {
+            "TESTING": True,
+            "HOME": str(tmp_path_factory.mktemp("metadata")),
+            "SECRET_KEY": "x",
+            "CARD_SIGNING_KEY": "x",
+            "SQLALCHEMY_DATABASE_URI": "sqlite://",
+        }
+    )
+
+
+# --- real browser ----------------------------------------------------------------
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+
+
+def require_chromium() -> None:
+    """Skip without Debian's Chromium, except in CI, where a silent skip would hide breakage."""
+    if CHROMIUM.exists():
+        return
+    if os.environ.get("CI"):
+        pytest.fail(f"{CHROMIUM} is missing; CI must run the browser tests", pytrace=False)
+    pytest.skip(f"{CHROMIUM} is missing (apt-get install chromium)", allow_module_level=True)
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    # Module scope, not session: a sync Playwright left running would make every later
+    # module's own sync_playwright() refuse to start in the same thread.
+    require_chromium()
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture
+def page(browser: Any) -> Iterator[Any]:
+    context = browser.new_context(viewport={"width": 1024, "height": 768}, locale="zh-CN")
+    context.set_default_timeout(10_000)
+    page = context.new_page()
+    yield page
+    context.close()

@@ -128,3 +128,69 @@ class Factory:
         )
         self.session.commit()
         return shop
+
+    def product(
+        self,
+        sku: str | None = None,
+        *,
+        name: str = "大米 10斤",
+        points_price: int = 70,
+        unit: str = "袋",
+        barcode: str | None = None,
+        category: str | None = "粮油",
+        name_en: str | None = None,
+    ) -> Any:
+        product = inventory.create_product(
+            self.session,
+            actor=self.admin,
+            now=utcnow(),
+            sku=sku or f"P{next(_seq)}",
+            name=name,
+            points_price=points_price,
+            unit=unit,
+            barcode=barcode,
+            category=category,
+            name_en=name_en,
+        )
+        self.session.commit()
+        return product
+
+    def receive(self, shop: Any, *lines: tuple[Any, int], reference: str = "送货单-1") -> Any:
+        """Put goods on a shop's shelves: lines of (product or sku, qty)."""
+        operation = inventory.receive_stock(
+            self.session,
+            actor=self.admin,
+            now=utcnow(),
+            shop_code=shop.code,
+            lines=[(getattr(p, "sku", p), qty) for p, qty in lines],
+            reference=reference,
+            idempotency_key=f"receive-{next(_seq)}",
+        )
+        self.session.commit()
+        return operation
+
+    def card(self, household: Household | None = None, *, actor: User | None = None) -> Any:
+        """Issue a member card; returns (card, the exact text of its QR code)."""
+        from flask import current_app
+
+        from member_cards import services as cards
+        from member_cards.signing import keyring_from_config
+
+        household = household or self.household()
+        card = cards.issue_card(
+            self.session, actor=actor or self.admin, now=utcnow(), household_id=household.id
+        )
+        payload = cards.card_payload(card, keyring_from_config(current_app.config))
+        self.session.commit()
+        return card, payload
+
+
+def ensure_shop_account(session: Session, shop_code: str) -> int:
+    """The shop's redemptions account, made before threads race to make it first."""
+    from ledger.models import AccountKind
+
+    account_id = ledger._system_account(
+        session, ledger.shop_account_code(shop_code), AccountKind.SHOP
+    )
+    session.commit()
+    return account_id

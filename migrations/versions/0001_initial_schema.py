@@ -92,6 +92,16 @@ def upgrade():
         batch_op.create_index(batch_op.f('ix_households_head_name'), ['head_name'], unique=False)
         batch_op.create_index(batch_op.f('ix_households_village_id'), ['village_id'], unique=False)
 
+    op.create_table('in_store_barcodes',
+    sa.Column('code', sa.String(length=13), nullable=False),
+    sa.Column('product_id', sa.Integer(), nullable=False),
+    sa.Column('allocated_at', sa.DateTime(timezone=True), nullable=False),
+    sa.ForeignKeyConstraint(['product_id'], ['products.id'], name=op.f('fk_in_store_barcodes_product_id_products')),
+    sa.PrimaryKeyConstraint('code', name=op.f('pk_in_store_barcodes'))
+    )
+    with op.batch_alter_table('in_store_barcodes', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_in_store_barcodes_product_id'), ['product_id'], unique=False)
+
     op.create_table('point_rules',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('code', sa.String(length=32), nullable=False),
@@ -116,31 +126,32 @@ def upgrade():
     sa.Column('product_id', sa.Integer(), nullable=False),
     sa.Column('on_hand', sa.Integer(), nullable=False),
     sa.Column('reorder_level', sa.Integer(), nullable=False),
+    sa.CheckConstraint('reorder_level >= 0', name=op.f('ck_stock_levels_reorder_level_not_negative')),
     sa.ForeignKeyConstraint(['product_id'], ['products.id'], name=op.f('fk_stock_levels_product_id_products')),
     sa.ForeignKeyConstraint(['shop_id'], ['shops.id'], name=op.f('fk_stock_levels_shop_id_shops')),
     sa.PrimaryKeyConstraint('shop_id', 'product_id', name=op.f('pk_stock_levels'))
     )
-    op.create_table('stock_movements',
+    op.create_table('stock_operations',
     sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
-    sa.Column('shop_id', sa.Integer(), nullable=False),
-    sa.Column('product_id', sa.Integer(), nullable=False),
     sa.Column('kind', sa.String(length=16), nullable=False),
-    sa.Column('quantity', sa.Integer(), nullable=False),
-    sa.Column('on_hand_after', sa.Integer(), nullable=False),
+    sa.Column('idempotency_key', sa.String(length=160), nullable=False),
+    sa.Column('request_hash', sa.String(length=64), nullable=False),
+    sa.Column('shop_id', sa.Integer(), nullable=False),
+    sa.Column('other_shop_id', sa.Integer(), nullable=True),
     sa.Column('reference', sa.String(length=100), nullable=True),
-    sa.Column('reason', sa.Text(), nullable=True),
-    sa.Column('idempotency_key', sa.String(length=160), nullable=True),
+    sa.Column('supplier', sa.String(length=100), nullable=True),
+    sa.Column('note', sa.Text(), nullable=True),
     sa.Column('actor_id', sa.Integer(), nullable=True),
     sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
-    sa.CheckConstraint('quantity <> 0', name=op.f('ck_stock_movements_quantity_not_zero')),
-    sa.ForeignKeyConstraint(['actor_id'], ['users.id'], name=op.f('fk_stock_movements_actor_id_users')),
-    sa.ForeignKeyConstraint(['product_id'], ['products.id'], name=op.f('fk_stock_movements_product_id_products')),
-    sa.ForeignKeyConstraint(['shop_id'], ['shops.id'], name=op.f('fk_stock_movements_shop_id_shops')),
-    sa.PrimaryKeyConstraint('id', name=op.f('pk_stock_movements'))
+    sa.CheckConstraint('other_shop_id IS NULL OR other_shop_id <> shop_id', name=op.f('ck_stock_operations_two_shops')),
+    sa.ForeignKeyConstraint(['actor_id'], ['users.id'], name=op.f('fk_stock_operations_actor_id_users')),
+    sa.ForeignKeyConstraint(['other_shop_id'], ['shops.id'], name=op.f('fk_stock_operations_other_shop_id_shops')),
+    sa.ForeignKeyConstraint(['shop_id'], ['shops.id'], name=op.f('fk_stock_operations_shop_id_shops')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_stock_operations')),
+    sa.UniqueConstraint('idempotency_key', name=op.f('uq_stock_operations_idempotency_key'))
     )
-    with op.batch_alter_table('stock_movements', schema=None) as batch_op:
-        batch_op.create_index(batch_op.f('ix_stock_movements_idempotency_key'), ['idempotency_key'], unique=False)
-        batch_op.create_index('ix_stock_movements_shop_id_product_id_id', ['shop_id', 'product_id', 'id'], unique=False)
+    with op.batch_alter_table('stock_operations', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_stock_operations_shop_id'), ['shop_id'], unique=False)
 
     op.create_table('accounts',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -169,6 +180,79 @@ def upgrade():
     )
     with op.batch_alter_table('household_members', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_household_members_household_id'), ['household_id'], unique=False)
+
+    op.create_table('member_cards',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('household_id', sa.Integer(), nullable=False),
+    sa.Column('number', sa.Integer(), nullable=False),
+    sa.Column('serial', sa.String(length=24), nullable=False),
+    sa.Column('status', sa.String(length=16), nullable=False),
+    sa.Column('issued_at', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('ended_at', sa.DateTime(timezone=True), nullable=True),
+    sa.Column('revoke_reason', sa.Text(), nullable=True),
+    sa.Column('replaced_by_id', sa.Integer(), nullable=True),
+    sa.CheckConstraint("status IN ('active', 'revoked', 'replaced')", name=op.f('ck_member_cards_status_known')),
+    sa.CheckConstraint('number > 0', name=op.f('ck_member_cards_number_positive')),
+    sa.ForeignKeyConstraint(['household_id'], ['households.id'], name=op.f('fk_member_cards_household_id_households')),
+    sa.ForeignKeyConstraint(['replaced_by_id'], ['member_cards.id'], name=op.f('fk_member_cards_replaced_by_id_member_cards')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_member_cards')),
+    sa.UniqueConstraint('household_id', 'number', name=op.f('uq_member_cards_household_id_number')),
+    sa.UniqueConstraint('serial', name=op.f('uq_member_cards_serial'))
+    )
+    with op.batch_alter_table('member_cards', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_member_cards_household_id'), ['household_id'], unique=False)
+        batch_op.create_index('uq_member_cards_one_active', ['household_id'], unique=True, postgresql_where=sa.text("status = 'active'"), sqlite_where=sa.text("status = 'active'"))
+
+    op.create_table('stock_count_lines',
+    sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('operation_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('product_id', sa.Integer(), nullable=False),
+    sa.Column('expected', sa.Integer(), nullable=False),
+    sa.Column('counted', sa.Integer(), nullable=False),
+    sa.CheckConstraint('counted >= 0', name=op.f('ck_stock_count_lines_counted_not_negative')),
+    sa.ForeignKeyConstraint(['operation_id'], ['stock_operations.id'], name=op.f('fk_stock_count_lines_operation_id_stock_operations')),
+    sa.ForeignKeyConstraint(['product_id'], ['products.id'], name=op.f('fk_stock_count_lines_product_id_products')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_stock_count_lines')),
+    sa.UniqueConstraint('operation_id', 'product_id', name=op.f('uq_stock_count_lines_operation_id_product_id'))
+    )
+    op.create_table('stock_movements',
+    sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('operation_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('shop_id', sa.Integer(), nullable=False),
+    sa.Column('product_id', sa.Integer(), nullable=False),
+    sa.Column('kind', sa.String(length=16), nullable=False),
+    sa.Column('quantity', sa.Integer(), nullable=False),
+    sa.Column('on_hand_after', sa.Integer(), nullable=False),
+    sa.Column('reference', sa.String(length=100), nullable=True),
+    sa.Column('reason', sa.Text(), nullable=True),
+    sa.Column('actor_id', sa.Integer(), nullable=True),
+    sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
+    sa.CheckConstraint('quantity <> 0', name=op.f('ck_stock_movements_quantity_not_zero')),
+    sa.ForeignKeyConstraint(['actor_id'], ['users.id'], name=op.f('fk_stock_movements_actor_id_users')),
+    sa.ForeignKeyConstraint(['operation_id'], ['stock_operations.id'], name=op.f('fk_stock_movements_operation_id_stock_operations')),
+    sa.ForeignKeyConstraint(['product_id'], ['products.id'], name=op.f('fk_stock_movements_product_id_products')),
+    sa.ForeignKeyConstraint(['shop_id'], ['shops.id'], name=op.f('fk_stock_movements_shop_id_shops')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_stock_movements'))
+    )
+    with op.batch_alter_table('stock_movements', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_stock_movements_operation_id'), ['operation_id'], unique=False)
+        batch_op.create_index('ix_stock_movements_shop_id_id', ['shop_id', 'id'], unique=False)
+        batch_op.create_index('ix_stock_movements_shop_id_product_id_id', ['shop_id', 'product_id', 'id'], unique=False)
+
+    op.create_table('member_card_events',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('card_id', sa.Integer(), nullable=False),
+    sa.Column('kind', sa.String(length=16), nullable=False),
+    sa.Column('reason', sa.Text(), nullable=True),
+    sa.Column('actor_id', sa.Integer(), nullable=True),
+    sa.Column('at', sa.DateTime(timezone=True), nullable=False),
+    sa.CheckConstraint("kind IN ('issued', 'revoked', 'replaced', 'reprinted')", name=op.f('ck_member_card_events_kind_known')),
+    sa.ForeignKeyConstraint(['actor_id'], ['users.id'], name=op.f('fk_member_card_events_actor_id_users')),
+    sa.ForeignKeyConstraint(['card_id'], ['member_cards.id'], name=op.f('fk_member_card_events_card_id_member_cards')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_member_card_events'))
+    )
+    with op.batch_alter_table('member_card_events', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_member_card_events_card_id'), ['card_id'], unique=False)
 
     op.create_table('transfers',
     sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
@@ -220,16 +304,31 @@ def downgrade():
         batch_op.drop_index('ix_transfers_chain_account_id_id')
 
     op.drop_table('transfers')
+    with op.batch_alter_table('member_card_events', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_member_card_events_card_id'))
+
+    op.drop_table('member_card_events')
+    with op.batch_alter_table('stock_movements', schema=None) as batch_op:
+        batch_op.drop_index('ix_stock_movements_shop_id_product_id_id')
+        batch_op.drop_index('ix_stock_movements_shop_id_id')
+        batch_op.drop_index(batch_op.f('ix_stock_movements_operation_id'))
+
+    op.drop_table('stock_movements')
+    op.drop_table('stock_count_lines')
+    with op.batch_alter_table('member_cards', schema=None) as batch_op:
+        batch_op.drop_index('uq_member_cards_one_active', postgresql_where=sa.text("status = 'active'"), sqlite_where=sa.text("status = 'active'"))
+        batch_op.drop_index(batch_op.f('ix_member_cards_household_id'))
+
+    op.drop_table('member_cards')
     with op.batch_alter_table('household_members', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_household_members_household_id'))
 
     op.drop_table('household_members')
     op.drop_table('accounts')
-    with op.batch_alter_table('stock_movements', schema=None) as batch_op:
-        batch_op.drop_index('ix_stock_movements_shop_id_product_id_id')
-        batch_op.drop_index(batch_op.f('ix_stock_movements_idempotency_key'))
+    with op.batch_alter_table('stock_operations', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_stock_operations_shop_id'))
 
-    op.drop_table('stock_movements')
+    op.drop_table('stock_operations')
     op.drop_table('stock_levels')
     with op.batch_alter_table('point_rules', schema=None) as batch_op:
         batch_op.drop_index('uq_point_rules_village_code', postgresql_where=sa.text('village_id IS NOT NULL'), sqlite_where=sa.text('village_id IS NOT NULL'))
@@ -237,6 +336,10 @@ def downgrade():
         batch_op.drop_index(batch_op.f('ix_point_rules_village_id'))
 
     op.drop_table('point_rules')
+    with op.batch_alter_table('in_store_barcodes', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_in_store_barcodes_product_id'))
+
+    op.drop_table('in_store_barcodes')
     with op.batch_alter_table('households', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_households_village_id'))
         batch_op.drop_index(batch_op.f('ix_households_head_name'))

@@ -1,0 +1,52 @@
+"""Where the Chinese font for PDFs and printed images comes from, for every package."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from flask_babel import lazy_gettext as _l
+
+from config.errors import DomainError
+
+
+def font_candidates() -> tuple[Path, ...]:
+    windows_fonts = Path(os.environ.get("WINDIR", r"C:\Windows")) / "Fonts"
+    return (
+        Path("/usr/share/fonts/truetype/wqy/wqy-microhei.ttc"),
+        windows_fonts / "msyh.ttc",
+        windows_fonts / "simhei.ttf",
+    )
+
+
+class FontMissing(DomainError):
+    """Card sheets, labels and receipt images need a Chinese font; never print boxes instead."""
+
+    # A server without the font is misconfigured, not broken: the request can succeed
+    # once the operator installs one, so it answers 503 like other unavailability.
+    status = 503
+    code = "unavailable"
+    title = _l("The Chinese font is missing")
+
+
+def find_cjk_font(configured: str | os.PathLike[str] | None) -> Path:
+    """The configured CJK_FONT_PATH, or the first Chinese font found where systems keep one."""
+    if configured:
+        path = Path(configured)
+        if not path.is_file():
+            raise FontMissing(
+                _l("CJK_FONT_PATH names %(path)s, which does not exist.", path=str(path)),
+                font_path=str(path),
+            )
+        return path
+    candidates = font_candidates()
+    for path in candidates:
+        if path.is_file():
+            return path
+    raise FontMissing(
+        _l(
+            "No Chinese font found (looked for %(paths)s). Install fonts-wqy-microhei "
+            "or set CJK_FONT_PATH to a TrueType font with Chinese characters.",
+            paths=", ".join(str(p) for p in candidates),
+        )
+    )

@@ -1,0 +1,76 @@
+"""What every page's layout needs: language links, role names, local time, friendly errors."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+from urllib.parse import urlencode
+
+from flask import Flask, request
+from flask_babel import get_locale
+from flask_babel import lazy_gettext as _l
+from werkzeug.exceptions import BadRequest, MethodNotAllowed, NotFound, RequestEntityTooLarge
+
+from config.timeutil import to_local
+
+ROLE_LABELS = {
+    "admin": _l("County office"),
+    "cadre": _l("Village cadre"),
+    "manager": _l("Shop manager"),
+    "clerk": _l("Shop clerk"),
+}
+# Werkzeug's and Flask-WTF's own error texts are English only; people get these instead.
+_HTTP_DETAILS = {
+    BadRequest.description: _l(
+        "The browser sent something this page does not understand. "
+        "Go back, reload the page and try again."
+    ),
+    NotFound.description: _l("There is no page at this address. Check the link and try again."),
+    MethodNotAllowed.description: _l(
+        "This page cannot be used that way. Go back and use the page's own buttons."
+    ),
+    RequestEntityTooLarge.description: _l(
+        "The file is too large. Split it into smaller files and upload them one by one."
+    ),
+}
+_CSRF_DETAIL = _l(
+    "This form has expired or was not sent from this site. "
+    "Go back, reload the page and submit it again."
+)
+
+
+def _layout() -> dict[str, Any]:
+    """What base.html needs on every page, error pages of other blueprints included."""
+    return {
+        "current_locale": str(get_locale()),
+        "lang_url": _lang_url,
+        "role_label": lambda role: ROLE_LABELS.get(role, role),
+        "error_detail": _error_detail,
+    }
+
+
+def _lang_url(code: str) -> str:
+    args = [(k, v) for k, v in request.args.items(multi=True) if k != "lang"]
+    args.append(("lang", code))
+    return f"{request.path}?{urlencode(args)}"
+
+
+def _error_detail(detail: Any) -> str:
+    text = "" if detail is None else str(detail)
+    if "CSRF" in text:
+        return str(_CSRF_DETAIL)
+    return str(_HTTP_DETAILS.get(text, text))
+
+
+def _local_time(at: datetime | None) -> str:
+    return to_local(at).strftime("%Y-%m-%d %H:%M") if at else ""
+
+
+def _signed(points: int) -> str:
+    return f"{points:+d}"
+
+
+def init_app(app: Flask) -> None:
+    app.context_processor(_layout)
+    app.add_template_filter(_local_time, "local_time")
+    app.add_template_filter(_signed, "signed")
