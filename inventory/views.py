@@ -2,6 +2,386 @@
 
 from __future__ import annotations
 
-from flask import Blueprint
+import uuid
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from flask import (
+    Blueprint,
+    flash,
+    make_response,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+from wtforms import SelectChoice
+
+from config.auth import Role, User, current_actor, page_roles_required
+from config.db import db, run_unit_of_work, utcnow
+from config.errors import DomainError
+from config.timeutil import to_local
+from inventory import services
+from inventory.forms import (
+    AdjustForm,
+    CountForm,
+    OperationForm,
+    ReceiveForm,
+    ReorderForm,
+    TransferForm,
+    read_lines,
+)
+from inventory.models import AdjustmentReason, StockOperation
+from inventory.services import MAX_QUANTITY
 
 bp = Blueprint("inventory", __name__)
+
+SHOP_STAFF = (Role.ADMIN, Role.MANAGER, Role.CLERK)
+MOVEMENTS_PER_PAGE = 50
+MAX_MOVEMENT_ID = 2**62
+
+MOVEMENT_LABELS = {
+    "receipt": _l("Receipt"),
+    "sale": _l("Sale"),
+    "return": _l("Return"),
+    "adjustment": _l("Adjustment"),
+    "count": _l("Stock take"),
+    "transfer_in": _l("Transfer in"),
+    "transfer_out": _l("Transfer out"),
+}
+OPERATION_LABELS = {
+    "receipt": _l("Delivery received"),
+    "adjustment": _l("Stock adjustment"),
+    "count": _l("Stock take"),
+    "transfer": _l("Transfer"),
+    "sale": _l("Sale"),
+    "return": _l("Return"),
+}
+REASON_LABELS = {
+    AdjustmentReason.DAMAGED: _l("Damaged"),
+    AdjustmentReason.EXPIRED: _l("Expired"),
+    AdjustmentReason.FOUND: _l("Found"),
+    AdjustmentReason.DONATED: _l("Donated"),
+    "count": _l("Stock take"),
+}
+
+T = TypeVar("T")
+
+
+@bp.context_processor
+def _labels() -> dict[str, Any]:
+    return {
+        "movement_label": lambda kind: MOVEMENT_LABELS.get(kind, kind),
+        "operation_label": lambda kind: OPERATION_LABELS.get(kind, kind),
+        "reason_label": lambda reason: REASON_LABELS.get(reason, reason) if reason else "",
+        "at_local": lambda at: to_local(at).strftime("%Y-%m-%d %H:%M") if at else "",
+        "max_quantity": MAX_QUANTITY,
+    }
+
+
+def _problem(exc: DomainError) -> dict[str, Any]:
+    """A refusal as the message box of the shared macros; `transactional` rolled back."""
+    messages = []
+    for name, texts in (exc.extra.get("errors") or {}).items():
+        for text in texts if isinstance(texts, list | tuple) else [texts]:
+            messages.append(str(text) if name in ("lines", "_schema") else f"{name}: {text}")
+    detail = str(exc.detail) if exc.detail is not None else ""
+    return {
+        "title": str(exc.title),
+        "detail": detail if detail != str(exc.title) else "",
+        "messages": messages,
+    }
+
+
+def _invalid_form() -> dict[str, Any]:
+    return {"title": _("Please correct the marked fields."), "detail": "", "messages": []}
+
+
+def _no_store(body: str, status: int) -> Any:
+    # Back after a submission must draw a fresh form (and key), never resubmit the old one.
+    response = make_response(body, status)
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+# --- the shop's stock ----------------------------------------------------------------
+
+
+@bp.route("/stock")
+@page_roles_required(*SHOP_STAFF)
+def index() -> Any:
+    actor = current_actor()
+    if actor.shop_code:
+        return redirect(url_for(".stock", code=actor.shop_code))
+    return render_template("inventory/shops.html", shops=services.list_shops(db.session))
+
+
+@bp.route("/shops/<string:code>/stock")
+@page_roles_required(*SHOP_STAFF)
+def stock(code: str) -> Any:
+    actor = current_actor()
+    shop = services.shop_for_staff(db.session, actor=actor, code=code)
+    q = (request.args.get("q") or "").replace("\x00", "")[:100]
+    low_only = request.args.get("low") == "1"
+    items = services.list_stock(db.session, actor=actor, shop_code=code, q=q, low_only=low_only)
+    if q or low_only:
+        low = services.list_stock(db.session, actor=actor, shop_code=code, low_only=True)
+    else:
+        low = [item for item in items if item.low]
+    return render_template(
+        "inventory/stock.html",
+        shop=shop,
+        items=items,
+        q=q,
+        low_only=low_only,
+        low_count=len(low),
+        total_value=services.stock_value(db.session, actor=actor, shop_code=code),
+    )
+
+
+@bp.route("/shops/<string:code>/stock/movements")
+@page_roles_required(*SHOP_STAFF)
+def movements(code: str) -> Any:
+    actor = current_actor()
+    shop = services.shop_for_staff(db.session, actor=actor, code=code)
+    sku = (request.args.get("sku") or "").strip()[:32] or None
+    before = request.args.get("before", type=int)
+    if before is not None and not 0 < before < MAX_MOVEMENT_ID:
+        before = None
+    product = services.get_product(db.session, sku) if sku else None
+    rows = services.list_movements(
+        db.session,
+        actor=actor,
+        shop_code=code,
+        sku=sku,
+        limit=MOVEMENTS_PER_PAGE + 1,
+        before=before,
+    )
+    older = rows[MOVEMENTS_PER_PAGE - 1].id if len(rows) > MOVEMENTS_PER_PAGE else None
+    return render_template(
+        "inventory/movements.html",
+        shop=shop,
+        product=product,
+        movements=rows[:MOVEMENTS_PER_PAGE],
+        older=older,
+        other_shop_of=services.other_shop_of,
+    )
+
+
+@bp.route("/shops/<string:code>/stock/operations/<int(max=2147483647):operation_id>")
+@page_roles_required(*SHOP_STAFF)
+def operation(code: str, operation_id: int) -> Any:
+    actor = current_actor()
+    found = services.get_operation(
+        db.session, actor=actor, shop_code=code, operation_id=operation_id
+    )
+    return render_template(
+        "inventory/operation.html",
+        shop=services.get_shop(db.session, code),
+        operation=found,
+    )
+
+
+@bp.route("/shops/<string:code>/stock/reconcile")
+@page_roles_required(*SHOP_STAFF)
+def reconcile(code: str) -> Any:
+    actor = current_actor()
+    shop = services.shop_for_staff(db.session, actor=actor, code=code)
+    report = services.reconcile_stock(db.session, actor=actor, shop_code=code)
+    return render_template("inventory/reconcile.html", shop=shop, report=report)
+
+
+# --- operations that move goods --------------------------------------------------------
+
+
+def _operation_page(
+    code: str,
+    form: OperationForm,
+    template: str,
+    submit: Callable[[User, list[tuple[Any, ...]]], StockOperation],
+    *,
+    number: str,
+    skip_blank: bool = False,
+    text: str | None = None,
+    **context: Any,
+) -> Any:
+    """Draw a stock form; on submit run it as one unit of work and show what it did.
+
+    A refused submission is drawn again with every line it had, so nothing scanned is lost.
+    """
+    actor = current_actor()
+    shop = services.shop_for_manager(db.session, actor=actor, code=code)
+    problem, status, lines = None, 200, []
+    if request.method == "POST":
+        try:
+            lines = read_lines(request.form, number, skip_blank=skip_blank, text=text)
+        except DomainError as exc:
+            problem, status = _problem(exc), exc.status
+        if not form.validate():
+            problem, status = problem or _invalid_form(), 422
+        if problem is None:
+            try:
+                done = run_unit_of_work(lambda: submit(actor, lines))
+            except DomainError as exc:
+                problem, status = _problem(exc), exc.status
+            else:
+                flash(_("Saved. The stock has been updated."), "success")
+                return redirect(url_for(".operation", code=code, operation_id=done.id))
+    # A fresh key per drawing: a refused submission recorded nothing, so it cannot clash.
+    form.idempotency_key.data = uuid.uuid4().hex
+    names = services.products_by_sku(db.session, (line[0] for line in lines))
+    body = render_template(
+        template,
+        shop=shop,
+        form=form,
+        problem=problem,
+        lines=[{"line": line, "product": names.get(line[0])} for line in lines],
+        **context,
+    )
+    return _no_store(body, status)
+
+
+@bp.route("/shops/<string:code>/stock/receive", methods=["GET", "POST"])
+@page_roles_required(Role.ADMIN, Role.MANAGER)
+def receive(code: str) -> Any:
+    form = ReceiveForm()
+
+    def submit(actor: User, lines: list[tuple[Any, ...]]) -> StockOperation:
+        return services.receive_stock(
+            db.session,
+            actor=actor,
+            now=utcnow(),
+            shop_code=code,
+            lines=lines,
+            reference=form.reference.data,
+            supplier=form.supplier.data or None,
+            idempotency_key=form.idempotency_key.data,
+        )
+
+    return _operation_page(code, form, "inventory/receive.html", submit, number="qty")
+
+
+@bp.route("/shops/<string:code>/stock/adjust", methods=["GET", "POST"])
+@page_roles_required(Role.ADMIN, Role.MANAGER)
+def adjust(code: str) -> Any:
+    form = AdjustForm()
+
+    def submit(actor: User, lines: list[tuple[Any, ...]]) -> StockOperation:
+        return services.adjust_stock(
+            db.session,
+            actor=actor,
+            now=utcnow(),
+            shop_code=code,
+            lines=lines,
+            reference=form.reference.data or None,
+            note=form.note.data or None,
+            idempotency_key=form.idempotency_key.data,
+        )
+
+    return _operation_page(
+        code,
+        form,
+        "inventory/adjust.html",
+        submit,
+        number="delta",
+        text="reason",
+        reasons=list(AdjustmentReason),
+    )
+
+
+@bp.route("/shops/<string:code>/stock/transfer", methods=["GET", "POST"])
+@page_roles_required(Role.ADMIN, Role.MANAGER)
+def transfer(code: str) -> Any:
+    form = TransferForm()
+    form.to_shop.choices = [SelectChoice("", _("— choose —"))] + [
+        SelectChoice(s.code, f"{s.name} ({s.code})")
+        for s in services.list_shops(db.session)
+        if s.code != code
+    ]
+
+    def submit(actor: User, lines: list[tuple[Any, ...]]) -> StockOperation:
+        return services.transfer_stock(
+            db.session,
+            actor=actor,
+            now=utcnow(),
+            shop_code=code,
+            to_shop=form.to_shop.data,
+            lines=lines,
+            reference=form.reference.data or None,
+            idempotency_key=form.idempotency_key.data,
+        )
+
+    return _operation_page(code, form, "inventory/transfer.html", submit, number="qty")
+
+
+@bp.route("/shops/<string:code>/stock/count", methods=["GET", "POST"])
+@page_roles_required(Role.ADMIN, Role.MANAGER)
+def count(code: str) -> Any:
+    form = CountForm()
+
+    def submit(actor: User, lines: list[tuple[Any, ...]]) -> StockOperation:
+        return services.count_stock(
+            db.session,
+            actor=actor,
+            now=utcnow(),
+            shop_code=code,
+            lines=lines,
+            reference=form.reference.data or None,
+            idempotency_key=form.idempotency_key.data,
+        )
+
+    # The sheet lists every product; what was typed comes back if the count is refused.
+    counted = dict(zip(request.form.getlist("sku"), request.form.getlist("counted"), strict=False))
+    items = services.list_stock(db.session, actor=current_actor(), shop_code=code)
+    return _operation_page(
+        code,
+        form,
+        "inventory/count.html",
+        submit,
+        number="counted",
+        skip_blank=True,
+        items=items,
+        counted=counted,
+    )
+
+
+@bp.route("/shops/<string:code>/stock/reorder-levels", methods=["GET", "POST"])
+@page_roles_required(Role.ADMIN, Role.MANAGER)
+def reorder_levels(code: str) -> Any:
+    actor = current_actor()
+    shop = services.shop_for_manager(db.session, actor=actor, code=code)
+    form = ReorderForm()
+    problem, status = None, 200
+    if request.method == "POST":
+        if form.validate():
+            try:
+                lines = read_lines(request.form, "reorder_level", skip_blank=True)
+                run_unit_of_work(
+                    lambda: services.set_reorder_levels(
+                        db.session, actor=actor, shop_code=code, lines=lines
+                    )
+                )
+            except DomainError as exc:
+                problem, status = _problem(exc), exc.status
+            else:
+                flash(_("The reorder levels were saved."), "success")
+                return redirect(url_for(".stock", code=code))
+        else:
+            problem, status = _invalid_form(), 422
+    items = services.list_stock(db.session, actor=actor, shop_code=code)
+    return render_template(
+        "inventory/reorder_levels.html", shop=shop, form=form, items=items, problem=problem
+    ), status
+
+
+# --- labels ------------------------------------------------------------------------------
+
+
+@bp.route("/labels")
+@page_roles_required(*SHOP_STAFF)
+def labels() -> Any:
+    q = (request.args.get("q") or "").replace("\x00", "")[:100]
+    products, total = services.search_products(db.session, q=q, active=True, limit=300)
+    return render_template("inventory/labels.html", products=products, total=total, q=q)
