@@ -9,7 +9,7 @@ import pytest
 
 from config.auth import Role
 from config.db import db
-from tests.browser.conftest import require_chromium
+from tests.conftest import require_chromium
 from tests.factories import PASSWORD
 
 require_chromium()
