@@ -183,6 +183,10 @@ def seed_demo(
             reference=f"首批配送-{code}",
             idempotency_key=f"demo-receipt-{code}",
         )
+        # Staples run low first; a few start below their level so the list is not empty.
+        inventory.set_reorder_levels(
+            session, actor=admin, shop_code=code, lines=[(g[0], 15) for g in GOODS[:6]]
+        )
 
     issued = []
     for code, _name, _floor in VILLAGES:
