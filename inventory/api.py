@@ -281,7 +281,8 @@ def get_operation(code: str, operation_id: int) -> Any:
 @blp.response(200, s.MovementList)
 def list_movements(query: dict[str, Any], code: str) -> Any:
     movements = services.list_movements(db.session, actor=api_actor(), shop_code=code, **query)
-    next_before = movements[-1].id if len(movements) == query["limit"] else None
+    limit = query["limit"]
+    next_before = movements[-1].id if limit and len(movements) == limit else None
     return {"movements": movements, "next_before": next_before}
 
 

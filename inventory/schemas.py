@@ -186,7 +186,8 @@ class MovementOut(BaseSchema):
 
 class MovementQuery(BaseSchema):
     sku = fields.String(load_default=None, validate=validate.Length(min=1, max=32))
-    limit = fields.Integer(load_default=100, validate=validate.Range(1, 500))
+    # API.md promises every movement; paging is for clients that ask for it.
+    limit = fields.Integer(load_default=None, validate=validate.Range(1, 10_000))
     before = fields.Integer(load_default=None, validate=validate.Range(1, 2**62))
 
 

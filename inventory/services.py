@@ -917,10 +917,10 @@ def list_movements(
     actor: User,
     shop_code: str,
     sku: str | None = None,
-    limit: int = 100,
+    limit: int | None = None,
     before: int | None = None,
 ) -> list[StockMovement]:
-    """The shop's journal, newest first, by keyset on movement id."""
+    """The shop's journal, newest first, by keyset on movement id; all of it by default."""
     shop = shop_for_staff(session, actor=actor, code=shop_code)
     stmt = (
         select(StockMovement)
