@@ -34,6 +34,7 @@ from ledger.forms import (
     VillageForm,
     split_members,
 )
+from ledger.labels import KIND_LABELS
 from ledger.models import Household, PointRule, Village
 
 bp = Blueprint("ledger", __name__)
@@ -47,13 +48,6 @@ MAX_TRANSFER_ID = 2**62
 MAX_PAGE = 100_000
 TEMPLATE_CSV_NAME = "积分导入模板.csv"
 
-KIND_LABELS = {
-    "award": _l("Award"),
-    "penalty": _l("Penalty"),
-    "redemption": _l("Redemption"),
-    "refund": _l("Refund"),
-    "correction": _l("Correction"),
-}
 PER_LABELS = {"household": _l("per household"), "person": _l("per person")}
 ERROR_CODE_LABELS = {
     "validation_error": _l("Not valid"),

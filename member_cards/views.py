@@ -38,6 +38,7 @@ from config.errors import (
 )
 from config.timeutil import to_local
 from ledger import services as ledger
+from ledger.labels import KIND_LABELS
 from member_cards import services, sheets, signing
 from member_cards.forms import CardActionForm, RevokeForm
 from member_cards.models import MemberCard
@@ -55,13 +56,6 @@ DEFAULTS: dict[str, Any] = {
     "CJK_FONT_PATH": None,
 }
 
-KIND_LABELS = {
-    "award": _l("Award"),
-    "penalty": _l("Penalty"),
-    "redemption": _l("Redemption"),
-    "refund": _l("Refund"),
-    "correction": _l("Correction"),
-}
 STATUS_LABELS = {"active": _l("active"), "revoked": _l("revoked"), "replaced": _l("replaced")}
 EVENT_LABELS = {
     "issued": _l("issued"),
