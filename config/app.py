@@ -55,6 +55,7 @@ def _register_blueprints(app: Flask) -> None:
     import inventory.models  # noqa: F401
     import ledger.models  # noqa: F401
     import member_cards.models  # noqa: F401
+    import pos.models  # noqa: F401
     from config import errors
     from config.api import api
     from config.auth_views import api_blp as auth_api
@@ -65,12 +66,14 @@ def _register_blueprints(app: Flask) -> None:
     from ledger.views import bp as ledger_pages
     from member_cards.api import blp as cards_api
     from member_cards.views import bp as cards_pages
+    from pos.api import blp as pos_api
+    from pos.views import bp as pos_pages
 
     api.init_app(app)
     app.register_blueprint(errors.bp)
-    for blueprint in (auth_api, ledger_api, cards_api, inventory_api):
+    for blueprint in (auth_api, ledger_api, cards_api, inventory_api, pos_api):
         api.register_blueprint(blueprint)
-    for blueprint in (auth_pages, ledger_pages, cards_pages, inventory_pages):
+    for blueprint in (auth_pages, ledger_pages, cards_pages, inventory_pages, pos_pages):
         app.register_blueprint(blueprint)
 
     @app.route("/")
@@ -79,7 +82,7 @@ def _register_blueprints(app: Flask) -> None:
             return redirect(url_for("auth.login"))
         # Each role starts where its day's work is.
         if current_user.role in ("manager", "clerk"):
-            return redirect(url_for("inventory.index"))
+            return redirect(url_for("pos.counter"))
         return redirect(url_for("ledger.households"))
 
 

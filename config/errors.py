@@ -98,6 +98,14 @@ class OutOfStock(DomainError):
         super().__init__(_l("Not enough stock: %(goods)s", goods=goods), lines=lines)
 
 
+class ReturnExceedsSale(DomainError):
+    """More goods brought back than the sale sold and has not yet taken back."""
+
+    status = 409
+    code = "return_exceeds_sale"
+    title = _l("More than was sold")
+
+
 class UnknownProduct(DomainError):
     status = 404
     code = "unknown_product"

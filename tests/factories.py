@@ -194,3 +194,34 @@ def ensure_shop_account(session: Session, shop_code: str) -> int:
     )
     session.commit()
     return account_id
+
+
+def sell(
+    session: Session,
+    *,
+    actor: User,
+    shop_code: str,
+    household: Household,
+    lines: list[tuple[str, int]],
+    key: str | None = None,
+) -> Any:
+    """A committed sale by household id through the counter's service: lines of (sku, qty)."""
+    from flask import current_app
+
+    from config.timeutil import local_tz
+    from member_cards.signing import keyring_from_config
+    from pos import services as pos
+
+    result = pos.record_sale(
+        session,
+        actor=actor,
+        now=utcnow(),
+        tz=local_tz(),
+        keyring=keyring_from_config(current_app.config),
+        shop_code=shop_code,
+        lines=[pos.LineRequest(qty=qty, sku=sku) for sku, qty in lines],
+        idempotency_key=key or f"sale-{next(_seq)}",
+        household_id=household.id,
+    )
+    session.commit()
+    return result.sale

@@ -121,6 +121,13 @@ def upgrade():
         batch_op.create_index('uq_point_rules_county_code', ['code'], unique=True, postgresql_where=sa.text('village_id IS NULL'), sqlite_where=sa.text('village_id IS NULL'))
         batch_op.create_index('uq_point_rules_village_code', ['village_id', 'code'], unique=True, postgresql_where=sa.text('village_id IS NOT NULL'), sqlite_where=sa.text('village_id IS NOT NULL'))
 
+    op.create_table('receipt_counters',
+    sa.Column('shop_id', sa.Integer(), nullable=False),
+    sa.Column('business_day', sa.Date(), nullable=False),
+    sa.Column('last_seq', sa.Integer(), nullable=False),
+    sa.ForeignKeyConstraint(['shop_id'], ['shops.id'], name=op.f('fk_receipt_counters_shop_id_shops')),
+    sa.PrimaryKeyConstraint('shop_id', 'business_day', name=op.f('pk_receipt_counters'))
+    )
     op.create_table('stock_levels',
     sa.Column('shop_id', sa.Integer(), nullable=False),
     sa.Column('product_id', sa.Integer(), nullable=False),
@@ -254,6 +261,36 @@ def upgrade():
     with op.batch_alter_table('member_card_events', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_member_card_events_card_id'), ['card_id'], unique=False)
 
+    op.create_table('sales',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('shop_id', sa.Integer(), nullable=False),
+    sa.Column('shop_code', sa.String(length=32), nullable=False),
+    sa.Column('receipt_no', sa.String(length=64), nullable=False),
+    sa.Column('business_day', sa.Date(), nullable=False),
+    sa.Column('seq', sa.Integer(), nullable=False),
+    sa.Column('household_id', sa.Integer(), nullable=False),
+    sa.Column('card_id', sa.Integer(), nullable=True),
+    sa.Column('total_points', sa.Integer(), nullable=False),
+    sa.Column('balance_after', sa.Integer(), nullable=False),
+    sa.Column('status', sa.String(length=16), nullable=False),
+    sa.Column('idempotency_key', sa.String(length=120), nullable=False),
+    sa.Column('request_hash', sa.String(length=64), nullable=False),
+    sa.Column('clerk_id', sa.Integer(), nullable=False),
+    sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
+    sa.CheckConstraint('total_points > 0', name=op.f('ck_sales_total_positive')),
+    sa.ForeignKeyConstraint(['card_id'], ['member_cards.id'], name=op.f('fk_sales_card_id_member_cards')),
+    sa.ForeignKeyConstraint(['clerk_id'], ['users.id'], name=op.f('fk_sales_clerk_id_users')),
+    sa.ForeignKeyConstraint(['household_id'], ['households.id'], name=op.f('fk_sales_household_id_households')),
+    sa.ForeignKeyConstraint(['shop_id'], ['shops.id'], name=op.f('fk_sales_shop_id_shops')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_sales')),
+    sa.UniqueConstraint('idempotency_key', name=op.f('uq_sales_idempotency_key')),
+    sa.UniqueConstraint('receipt_no', name=op.f('uq_sales_receipt_no'))
+    )
+    with op.batch_alter_table('sales', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_sales_household_id'), ['household_id'], unique=False)
+        batch_op.create_index('ix_sales_shop_id_business_day', ['shop_id', 'business_day'], unique=False)
+        batch_op.create_index('uq_sales_shop_id_business_day_seq', ['shop_id', 'business_day', 'seq'], unique=True)
+
     op.create_table('transfers',
     sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
     sa.Column('idempotency_key', sa.String(length=160), nullable=False),
@@ -292,11 +329,83 @@ def upgrade():
         batch_op.create_index('ix_transfers_debit_account_id_created_at', ['debit_account_id', 'created_at'], unique=False)
         batch_op.create_index(batch_op.f('ix_transfers_sale_id'), ['sale_id'], unique=False)
 
+    op.create_table('sale_lines',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('sale_id', sa.Integer(), nullable=False),
+    sa.Column('position', sa.Integer(), nullable=False),
+    sa.Column('product_id', sa.Integer(), nullable=False),
+    sa.Column('sku', sa.String(length=32), nullable=False),
+    sa.Column('name', sa.String(length=100), nullable=False),
+    sa.Column('qty', sa.Integer(), nullable=False),
+    sa.Column('points_each', sa.Integer(), nullable=False),
+    sa.Column('points', sa.Integer(), nullable=False),
+    sa.CheckConstraint('qty > 0', name=op.f('ck_sale_lines_qty_positive')),
+    sa.ForeignKeyConstraint(['product_id'], ['products.id'], name=op.f('fk_sale_lines_product_id_products')),
+    sa.ForeignKeyConstraint(['sale_id'], ['sales.id'], name=op.f('fk_sale_lines_sale_id_sales'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_sale_lines'))
+    )
+    with op.batch_alter_table('sale_lines', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_sale_lines_sale_id'), ['sale_id'], unique=False)
+
+    op.create_table('sale_returns',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('sale_id', sa.Integer(), nullable=False),
+    sa.Column('shop_id', sa.Integer(), nullable=False),
+    sa.Column('kind', sa.String(length=16), nullable=False),
+    sa.Column('business_day', sa.Date(), nullable=False),
+    sa.Column('reason', sa.Text(), nullable=False),
+    sa.Column('refund_points', sa.Integer(), nullable=False),
+    sa.Column('balance_after', sa.Integer(), nullable=False),
+    sa.Column('idempotency_key', sa.String(length=120), nullable=False),
+    sa.Column('request_hash', sa.String(length=64), nullable=False),
+    sa.Column('actor_id', sa.Integer(), nullable=False),
+    sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
+    sa.CheckConstraint('refund_points > 0', name=op.f('ck_sale_returns_refund_positive')),
+    sa.ForeignKeyConstraint(['actor_id'], ['users.id'], name=op.f('fk_sale_returns_actor_id_users')),
+    sa.ForeignKeyConstraint(['sale_id'], ['sales.id'], name=op.f('fk_sale_returns_sale_id_sales'), ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['shop_id'], ['shops.id'], name=op.f('fk_sale_returns_shop_id_shops')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_sale_returns')),
+    sa.UniqueConstraint('idempotency_key', name=op.f('uq_sale_returns_idempotency_key'))
+    )
+    with op.batch_alter_table('sale_returns', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_sale_returns_sale_id'), ['sale_id'], unique=False)
+        batch_op.create_index('ix_sale_returns_shop_id_business_day', ['shop_id', 'business_day'], unique=False)
+
+    op.create_table('sale_return_lines',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('return_id', sa.Integer(), nullable=False),
+    sa.Column('sale_line_id', sa.Integer(), nullable=False),
+    sa.Column('sku', sa.String(length=32), nullable=False),
+    sa.Column('qty', sa.Integer(), nullable=False),
+    sa.Column('points', sa.Integer(), nullable=False),
+    sa.CheckConstraint('qty > 0', name=op.f('ck_sale_return_lines_qty_positive')),
+    sa.ForeignKeyConstraint(['return_id'], ['sale_returns.id'], name=op.f('fk_sale_return_lines_return_id_sale_returns'), ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['sale_line_id'], ['sale_lines.id'], name=op.f('fk_sale_return_lines_sale_line_id_sale_lines')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_sale_return_lines'))
+    )
+    with op.batch_alter_table('sale_return_lines', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_sale_return_lines_return_id'), ['return_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_sale_return_lines_sale_line_id'), ['sale_line_id'], unique=False)
+
     # ### end Alembic commands ###
 
 
 def downgrade():
     # ### commands auto generated by Alembic - please adjust! ###
+    with op.batch_alter_table('sale_return_lines', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_sale_return_lines_sale_line_id'))
+        batch_op.drop_index(batch_op.f('ix_sale_return_lines_return_id'))
+
+    op.drop_table('sale_return_lines')
+    with op.batch_alter_table('sale_returns', schema=None) as batch_op:
+        batch_op.drop_index('ix_sale_returns_shop_id_business_day')
+        batch_op.drop_index(batch_op.f('ix_sale_returns_sale_id'))
+
+    op.drop_table('sale_returns')
+    with op.batch_alter_table('sale_lines', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_sale_lines_sale_id'))
+
+    op.drop_table('sale_lines')
     with op.batch_alter_table('transfers', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_transfers_sale_id'))
         batch_op.drop_index('ix_transfers_debit_account_id_created_at')
@@ -304,6 +413,12 @@ def downgrade():
         batch_op.drop_index('ix_transfers_chain_account_id_id')
 
     op.drop_table('transfers')
+    with op.batch_alter_table('sales', schema=None) as batch_op:
+        batch_op.drop_index('uq_sales_shop_id_business_day_seq')
+        batch_op.drop_index('ix_sales_shop_id_business_day')
+        batch_op.drop_index(batch_op.f('ix_sales_household_id'))
+
+    op.drop_table('sales')
     with op.batch_alter_table('member_card_events', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_member_card_events_card_id'))
 
@@ -330,6 +445,7 @@ def downgrade():
 
     op.drop_table('stock_operations')
     op.drop_table('stock_levels')
+    op.drop_table('receipt_counters')
     with op.batch_alter_table('point_rules', schema=None) as batch_op:
         batch_op.drop_index('uq_point_rules_village_code', postgresql_where=sa.text('village_id IS NOT NULL'), sqlite_where=sa.text('village_id IS NOT NULL'))
         batch_op.drop_index('uq_point_rules_county_code', postgresql_where=sa.text('village_id IS NULL'), sqlite_where=sa.text('village_id IS NULL'))

@@ -1,0 +1,849 @@
+"""Counter operations. Each takes the session, the acting user and the time; none commits."""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import TYPE_CHECKING, Any
+from zoneinfo import ZoneInfo
+
+from flask_babel import lazy_gettext as _l
+from sqlalchemy import func, select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from config.errors import (
+    Conflict,
+    Forbidden,
+    IdempotencyConflict,
+    NotFound,
+    ReturnExceedsSale,
+    UnknownProduct,
+    ValidationFailed,
+)
+from config.idempotency import request_fingerprint
+from config.timeutil import business_day
+from inventory import services as inventory
+from inventory.models import Product, Shop
+from ledger import services as ledger
+from ledger.models import Account, Household, Transfer, TransferKind
+from member_cards import services as cards
+from member_cards.signing import Keyring
+from pos import receipts
+from pos.models import (
+    ReceiptCounter,
+    ReturnKind,
+    Sale,
+    SaleLine,
+    SaleReturn,
+    SaleReturnLine,
+    SaleStatus,
+)
+
+if TYPE_CHECKING:
+    from config.auth import User
+
+MAX_LINES = inventory.MAX_LINES
+MAX_QUANTITY = inventory.MAX_QUANTITY
+MAX_REASON = 500
+# Sales ids are 32-bit; a larger one cannot exist and must not reach the database.
+MAX_SALE_ID = 2**31 - 1
+
+
+@dataclass(frozen=True)
+class LineRequest:
+    """One line as the counter sent it: a product by sku or by barcode, and a quantity."""
+
+    qty: int
+    sku: str | None = None
+    barcode: str | None = None
+
+
+@dataclass(frozen=True)
+class SaleLineView:
+    sku: str
+    name: str
+    qty: int
+    points_each: int
+    points: int
+
+
+@dataclass(frozen=True)
+class SaleView:
+    """A sale as the counter's answer shows it, copied out before the edge commits.
+
+    Commit expires ORM rows; answering from them would cost three more queries per sale.
+    """
+
+    id: int
+    receipt_no: str
+    shop_code: str
+    household_id: int
+    total_points: int
+    balance_after: int
+    lines: list[SaleLineView]
+
+    @classmethod
+    def of(cls, sale: Sale) -> SaleView:
+        return cls(
+            id=sale.id,
+            receipt_no=sale.receipt_no,
+            shop_code=sale.shop_code,
+            household_id=sale.household_id,
+            total_points=sale.total_points,
+            balance_after=sale.balance_after,
+            lines=[
+                SaleLineView(line.sku, line.name, line.qty, line.points_each, line.points)
+                for line in sale.lines
+            ],
+        )
+
+
+@dataclass(frozen=True)
+class SaleResult:
+    sale: Sale
+    replayed: bool
+
+    @property
+    def view(self) -> SaleView:
+        return SaleView.of(self.sale)
+
+
+@dataclass(frozen=True)
+class Customer:
+    """What the counter shows for a scanned card: who, and what they can spend."""
+
+    household_id: int
+    head_name: str
+    members: list[str]
+    village_name: str
+    balance: int
+    floor: int
+    spendable: int
+    card_serial: str | None = None
+
+
+def _require_staff(actor: User, shop_code: str) -> None:
+    if not actor.may_sell_at(shop_code):
+        raise Forbidden(_l("you may not sell at shop %(shop_code)s", shop_code=shop_code))
+
+
+def _require_manager(actor: User, shop_code: str) -> None:
+    if not actor.may_manage_shop(shop_code):
+        raise Forbidden(_l("only a manager of shop %(shop_code)s may do this", shop_code=shop_code))
+
+
+def _check_quantity(value: Any) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_QUANTITY:
+        raise ValidationFailed(
+            errors={"qty": [_l("a whole number from 1 to %(high)s", high=MAX_QUANTITY)]}
+        )
+
+
+def _check_lines(lines: Sequence[Any]) -> None:
+    if not 1 <= len(lines) <= MAX_LINES:
+        raise ValidationFailed(errors={"lines": [_l("1 to %(most)s lines", most=MAX_LINES)]})
+
+
+def _reason(value: str | None) -> str:
+    value = (value or "").strip()
+    if not value:
+        raise ValidationFailed(errors={"reason": [_l("required")]})
+    if len(value) > MAX_REASON:
+        raise ValidationFailed(
+            errors={"reason": [_l("at most %(most)s characters", most=MAX_REASON)]}
+        )
+    return value
+
+
+# --- the customer -------------------------------------------------------------------
+
+
+def _customer(household: Household, card_serial: str | None = None) -> Customer:
+    names = [m.name for m in household.members]
+    floor = household.village.redemption_floor
+    balance = household.account.balance
+    return Customer(
+        household_id=household.id,
+        head_name=household.head_name,
+        members=names,
+        village_name=household.village.name,
+        balance=balance,
+        floor=floor,
+        spendable=max(balance - floor, 0),
+        card_serial=card_serial,
+    )
+
+
+def find_customer(
+    session: Session, *, actor: User, shop_code: str, card_payload: str, keyring: Keyring
+) -> Customer:
+    """The household behind a card scanned at the counter (invalid, unknown, revoked refused)."""
+    _require_staff(actor, shop_code)
+    card = cards.resolve_card(session, payload=card_payload, keyring=keyring)
+    return _customer(card.household, card.serial)
+
+
+# --- selling ------------------------------------------------------------------------
+
+
+def receipt_number(shop_code: str, day: date, seq: int) -> str:
+    return f"{shop_code}-{day:%Y%m%d}-{seq:04d}"
+
+
+def _next_receipt_seq(session: Session, shop: Shop, day: date) -> int:
+    """The shop's next number for the day, in the sale's own transaction.
+
+    The upsert locks the shop's counter row until the sale commits, so numbers are
+    gapless and sequential: a refused sale rolls its number back with everything else.
+    """
+    dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
+    stmt = (
+        dialect.insert(ReceiptCounter)
+        .values(shop_id=shop.id, business_day=day, last_seq=1)
+        .on_conflict_do_update(
+            index_elements=[ReceiptCounter.shop_id, ReceiptCounter.business_day],
+            set_={"last_seq": ReceiptCounter.last_seq + 1},
+        )
+        .returning(ReceiptCounter.last_seq)
+    )
+    return int(session.execute(stmt).scalar_one())
+
+
+def _products_for(session: Session, lines: Sequence[LineRequest]) -> list[Product]:
+    """Each line's product, by sku or barcode; every unknown one named at once."""
+    skus = {line.sku for line in lines if line.sku is not None}
+    barcodes = {line.barcode.strip() for line in lines if line.barcode is not None}
+    by_sku: dict[str, Product] = {}
+    by_barcode: dict[str, Product] = {}
+    if skus:
+        by_sku = inventory.products_by_sku(session, skus)
+    if barcodes:
+        for product in session.scalars(select(Product).where(Product.barcode.in_(barcodes))):
+            assert product.barcode is not None
+            by_barcode[product.barcode] = product
+    found: list[Product] = []
+    unknown: list[str] = []
+    for line in lines:
+        if line.sku is not None:
+            product = by_sku.get(line.sku)
+        else:
+            product = by_barcode.get((line.barcode or "").strip())
+        if product is None:
+            unknown.append(str(line.sku if line.sku is not None else line.barcode)[:32])
+        else:
+            found.append(product)
+    if unknown:
+        raise UnknownProduct(
+            _l("unknown products: %(products)s", products=", ".join(dict.fromkeys(unknown))),
+            products=list(dict.fromkeys(unknown)),
+        )
+    inactive = [p.sku for p in dict.fromkeys(found) if not p.active]
+    if inactive:
+        raise UnknownProduct(
+            _l("no longer sold: %(products)s", products=", ".join(inactive)), products=inactive
+        )
+    return found
+
+
+def _sale_replay(session: Session, key: str, fingerprint: str) -> Sale | None:
+    sale = session.scalar(select(Sale).where(Sale.idempotency_key == key))
+    if sale is None:
+        return None
+    if sale.request_hash != fingerprint:
+        raise IdempotencyConflict(
+            _l("idempotency key %(key)s was used for another request", key=key)
+        )
+    return sale
+
+
+def record_sale(
+    session: Session,
+    *,
+    actor: User,
+    now: datetime,
+    tz: ZoneInfo,
+    keyring: Keyring,
+    shop_code: str,
+    lines: Sequence[LineRequest],
+    idempotency_key: str,
+    card_payload: str | None = None,
+    household_id: int | None = None,
+) -> SaleResult:
+    """Sell: the sale, its redemption and its stock movements, all in the caller's transaction.
+
+    Any refusal raises a DomainError after some rows may have been written; the edge
+    rolls the whole transaction back, so points, goods and the sale move together or not
+    at all. Repeated lines of one product merge into one.
+    """
+    _require_staff(actor, shop_code)
+    lines = list(lines)
+    fingerprint = request_fingerprint(
+        shop=shop_code,
+        card_payload=card_payload,
+        household_id=household_id,
+        lines=[[line.sku, line.barcode, line.qty] for line in lines],
+    )
+    replay = _sale_replay(session, idempotency_key, fingerprint)
+    if replay is not None:
+        return SaleResult(replay, replayed=True)
+    if (card_payload is None) == (household_id is None):
+        raise ValidationFailed(
+            errors={"card_payload": [_l("give either a card payload or a household id")]}
+        )
+    _check_lines(lines)
+    for line in lines:
+        _check_quantity(line.qty)
+        if (line.sku is None) == (line.barcode is None):
+            raise ValidationFailed(errors={"lines": [_l("each line names a sku or a barcode")]})
+    card_id = None
+    if card_payload is not None:
+        card = cards.resolve_card(session, payload=card_payload, keyring=keyring)
+        household_id, card_id = card.household_id, card.id
+    else:
+        # One indexed look-up: the household's members and village are not needed here.
+        assert household_id is not None
+        if not session.scalar(select(Household.id).where(Household.id == household_id)):
+            raise NotFound(_l("no household %(household_id)s", household_id=household_id))
+    shop = inventory.get_shop(session, shop_code)
+    products = _products_for(session, lines)
+    merged: dict[int, list[Any]] = {}
+    for product, line in zip(products, lines, strict=True):
+        entry = merged.setdefault(product.id, [product, 0])
+        entry[1] += line.qty
+    for _product, qty in merged.values():
+        _check_quantity(qty)
+    total = sum(p.points_price * qty for p, qty in merged.values())
+    if total > ledger.MAX_TRANSFER_POINTS:
+        raise ValidationFailed(
+            errors={
+                "lines": [
+                    _l("at most %(most)s points in one sale", most=ledger.MAX_TRANSFER_POINTS)
+                ]
+            }
+        )
+    day = business_day(now, tz)
+    seq = _next_receipt_seq(session, shop, day)
+    sale = Sale(
+        shop_id=shop.id,
+        shop_code=shop.code,
+        receipt_no=receipt_number(shop.code, day, seq),
+        business_day=day,
+        seq=seq,
+        household_id=household_id,
+        card_id=card_id,
+        total_points=total,
+        balance_after=0,
+        status=SaleStatus.COMPLETED,
+        idempotency_key=idempotency_key,
+        request_hash=fingerprint,
+        clerk_id=actor.id,
+        created_at=now,
+        lines=[
+            SaleLine(
+                position=position,
+                product_id=product.id,
+                sku=product.sku,
+                name=product.name,
+                qty=qty,
+                points_each=product.points_price,
+                points=product.points_price * qty,
+            )
+            for position, (product, qty) in enumerate(merged.values())
+        ],
+        returns=[],
+    )
+    session.add(sale)
+    # The sale's id goes on the ledger transfer, so the day's report can pair them.
+    session.flush()
+    posting = ledger.redeem_points(
+        session,
+        actor=actor,
+        now=now,
+        household_id=household_id,
+        shop_code=shop.code,
+        points=sale.total_points,
+        idempotency_key=idempotency_key,
+        sale_id=sale.id,
+        reason=sale.receipt_no,
+    )
+    inventory.record_stock_sale(
+        session,
+        actor=actor,
+        now=now,
+        shop_code=shop.code,
+        lines=[(product.id, qty) for product, qty in merged.values()],
+        reference=sale.receipt_no,
+        idempotency_key=idempotency_key,
+    )
+    sale.balance_after = posting.balance
+    session.flush()
+    return SaleResult(sale, replayed=False)
+
+
+def get_sale(session: Session, *, actor: User, sale_id: int) -> Sale:
+    sale = session.get(Sale, sale_id) if 0 < sale_id <= MAX_SALE_ID else None
+    if sale is None or not actor.may_sell_at(sale.shop_code):
+        # Another shop's sale is as good as absent: ids must not reveal other shops' trade.
+        raise NotFound(_l("no sale %(sale_id)s", sale_id=sale_id))
+    return sale
+
+
+def find_sales(
+    session: Session,
+    *,
+    actor: User,
+    shop_code: str,
+    receipt_no: str | None = None,
+    household_id: int | None = None,
+    day: date | None = None,
+    limit: int = 100,
+) -> Sequence[Sale]:
+    """A shop's sales by receipt number, household or business day, newest first."""
+    _require_staff(actor, shop_code)
+    stmt = select(Sale).where(Sale.shop_code == shop_code)
+    if receipt_no:
+        stmt = stmt.where(Sale.receipt_no == receipt_no.strip())
+    if household_id is not None:
+        stmt = stmt.where(Sale.household_id == household_id)
+    if day is not None:
+        stmt = stmt.where(Sale.business_day == day)
+    return session.scalars(stmt.order_by(Sale.id.desc()).limit(limit)).all()
+
+
+# --- returns and voids --------------------------------------------------------------
+
+
+def returned_qty(sale: Sale) -> dict[int, int]:
+    """Quantity already brought back, per sale line id."""
+    taken: dict[int, int] = {}
+    for earlier in sale.returns:
+        for line in earlier.lines:
+            taken[line.sale_line_id] = taken.get(line.sale_line_id, 0) + line.qty
+    return taken
+
+
+def _return_replay(session: Session, key: str, fingerprint: str) -> SaleReturn | None:
+    found = session.scalar(select(SaleReturn).where(SaleReturn.idempotency_key == key))
+    if found is None:
+        return None
+    if found.request_hash != fingerprint:
+        raise IdempotencyConflict(
+            _l("idempotency key %(key)s was used for another request", key=key)
+        )
+    return found
+
+
+def _lock_sale(session: Session, sale_id: int) -> None:
+    # Two returns of one sale must not both pass the "not yet returned" check.
+    session.execute(select(Sale.id).where(Sale.id == sale_id).with_for_update())
+
+
+def _post_return(
+    session: Session,
+    *,
+    actor: User,
+    now: datetime,
+    tz: ZoneInfo,
+    sale: Sale,
+    kind: ReturnKind,
+    wanted: dict[int, int],
+    reason: str,
+    key: str,
+    fingerprint: str,
+) -> SaleReturn:
+    """Refund the wanted quantities (per sale line id) and put the goods back on the shelf."""
+    by_id = {line.id: line for line in sale.lines}
+    taken = returned_qty(sale)
+    too_many = []
+    for line_id, qty in wanted.items():
+        line = by_id[line_id]
+        left = line.qty - taken.get(line_id, 0)
+        if qty > left:
+            too_many.append({"sku": line.sku, "requested": qty, "returnable": left})
+    if too_many:
+        goods = "; ".join(
+            str(
+                _l(
+                    "%(sku)s: %(requested)s asked, %(returnable)s can be returned",
+                    sku=item["sku"],
+                    requested=item["requested"],
+                    returnable=item["returnable"],
+                )
+            )
+            for item in too_many
+        )
+        raise ReturnExceedsSale(
+            _l("More than was sold and not yet returned: %(goods)s", goods=goods), lines=too_many
+        )
+    return_lines = [
+        SaleReturnLine(
+            sale_line_id=line_id,
+            sku=by_id[line_id].sku,
+            qty=qty,
+            points=by_id[line_id].points_each * qty,
+        )
+        for line_id, qty in wanted.items()
+    ]
+    refund = sum(line.points for line in return_lines)
+    record = SaleReturn(
+        sale_id=sale.id,
+        shop_id=sale.shop_id,
+        kind=kind,
+        business_day=business_day(now, tz),
+        reason=reason,
+        refund_points=refund,
+        balance_after=0,
+        idempotency_key=key,
+        request_hash=fingerprint,
+        actor_id=actor.id,
+        created_at=now,
+        lines=return_lines,
+    )
+    sale.returns.append(record)
+    session.flush()
+    posting = ledger.refund_points(
+        session,
+        actor=actor,
+        now=now,
+        household_id=sale.household_id,
+        shop_code=sale.shop_code,
+        points=refund,
+        idempotency_key=key,
+        sale_id=sale.id,
+        reason=reason,
+    )
+    inventory.return_stock(
+        session,
+        actor=actor,
+        now=now,
+        shop_code=sale.shop_code,
+        lines=[(by_id[line_id].product_id, qty) for line_id, qty in wanted.items()],
+        reference=sale.receipt_no,
+        idempotency_key=key,
+    )
+    record.balance_after = posting.balance
+    if kind == ReturnKind.VOID:
+        sale.status = SaleStatus.VOIDED
+    session.flush()
+    return record
+
+
+def record_return(
+    session: Session,
+    *,
+    actor: User,
+    now: datetime,
+    tz: ZoneInfo,
+    sale_id: int,
+    lines: Sequence[tuple[str, int]],
+    reason: str,
+    idempotency_key: str,
+) -> SaleReturn:
+    """Goods back against a sale, by line and quantity: points refunded, goods restocked."""
+    lines = list(lines)
+    fingerprint = request_fingerprint(
+        sale_id=sale_id, lines=[[sku, qty] for sku, qty in lines], reason=reason
+    )
+    key = f"return:{idempotency_key}"
+    sale = get_sale(session, actor=actor, sale_id=sale_id)
+    _require_manager(actor, sale.shop_code)
+    replay = _return_replay(session, key, fingerprint)
+    if replay is not None:
+        return replay
+    reason = _reason(reason)
+    _check_lines(lines)
+    _lock_sale(session, sale.id)
+    session.refresh(sale)
+    if sale.status == SaleStatus.VOIDED:
+        raise Conflict(_l("sale %(receipt_no)s was voided", receipt_no=sale.receipt_no))
+    by_sku = {line.sku: line for line in sale.lines}
+    wanted: dict[int, int] = {}
+    for sku, qty in lines:
+        _check_quantity(qty)
+        line = by_sku.get(sku)
+        if line is None:
+            raise ReturnExceedsSale(
+                _l("%(sku)s is not on receipt %(receipt_no)s", sku=sku, receipt_no=sale.receipt_no),
+                lines=[{"sku": sku, "requested": qty, "returnable": 0}],
+            )
+        wanted[line.id] = wanted.get(line.id, 0) + qty
+    return _post_return(
+        session,
+        actor=actor,
+        now=now,
+        tz=tz,
+        sale=sale,
+        kind=ReturnKind.RETURN,
+        wanted=wanted,
+        reason=reason,
+        key=key,
+        fingerprint=fingerprint,
+    )
+
+
+def void_sale(
+    session: Session,
+    *,
+    actor: User,
+    now: datetime,
+    tz: ZoneInfo,
+    sale_id: int,
+    reason: str,
+    idempotency_key: str,
+) -> SaleReturn:
+    """Undo a whole sale on its own business day (a manager's decision): all of it back."""
+    fingerprint = request_fingerprint(sale_id=sale_id, reason=reason)
+    key = f"return:{idempotency_key}"
+    sale = get_sale(session, actor=actor, sale_id=sale_id)
+    _require_manager(actor, sale.shop_code)
+    replay = _return_replay(session, key, fingerprint)
+    if replay is not None:
+        return replay
+    reason = _reason(reason)
+    _lock_sale(session, sale.id)
+    session.refresh(sale)
+    if sale.status == SaleStatus.VOIDED:
+        raise Conflict(_l("sale %(receipt_no)s was voided", receipt_no=sale.receipt_no))
+    if business_day(now, tz) != sale.business_day:
+        raise Conflict(_l("only a sale of today can be voided; take a return instead"))
+    taken = returned_qty(sale)
+    wanted = {line.id: line.qty - taken.get(line.id, 0) for line in sale.lines}
+    wanted = {line_id: qty for line_id, qty in wanted.items() if qty > 0}
+    if not wanted:
+        raise Conflict(_l("everything on this sale was already returned"))
+    return _post_return(
+        session,
+        actor=actor,
+        now=now,
+        tz=tz,
+        sale=sale,
+        kind=ReturnKind.VOID,
+        wanted=wanted,
+        reason=reason,
+        key=key,
+        fingerprint=fingerprint,
+    )
+
+
+# --- the day's report ---------------------------------------------------------------
+
+
+@dataclass
+class ProductDay:
+    sku: str
+    name: str
+    qty_sold: int = 0
+    qty_returned: int = 0
+    points: int = 0
+
+
+@dataclass
+class DailyReport:
+    shop_code: str
+    shop_name: str
+    day: date
+    sales: int
+    voided: int
+    points_redeemed: int
+    points_refunded: int
+    net_points: int
+    ledger_redeemed: int
+    ledger_refunded: int
+    ledger_points: int
+    matches_ledger: bool
+    by_product: list[ProductDay] = field(default_factory=list)
+    by_clerk: list[dict[str, Any]] = field(default_factory=list)
+    sale_rows: list[Sale] = field(default_factory=list)
+    differences: list[dict[str, Any]] = field(default_factory=list)
+
+
+def daily_report(
+    session: Session, *, actor: User, shop_code: str, day: date, tz: ZoneInfo
+) -> DailyReport:
+    """The shop's day, and whether the ledger's transfers for that shop and day agree.
+
+    Sales and returns are paired with redemption and refund transfers by sale id; the
+    ledger's side is the shop account's transfers whose local date is the day.
+    """
+    from config.auth import User as UserModel
+
+    _require_manager(actor, shop_code)
+    shop = inventory.get_shop(session, shop_code)
+    sales = session.scalars(
+        select(Sale).where(Sale.shop_id == shop.id, Sale.business_day == day).order_by(Sale.seq)
+    ).all()
+    returns = session.scalars(
+        select(SaleReturn)
+        .where(SaleReturn.shop_id == shop.id, SaleReturn.business_day == day)
+        .order_by(SaleReturn.id)
+    ).all()
+
+    products: dict[str, ProductDay] = {}
+    clerks: dict[int, dict[str, Any]] = {}
+    for sale in sales:
+        for line in sale.lines:
+            item = products.setdefault(line.sku, ProductDay(line.sku, line.name))
+            item.qty_sold += line.qty
+            item.points += line.points
+        clerk = clerks.setdefault(
+            sale.clerk_id, {"clerk_id": sale.clerk_id, "sales": 0, "points": 0}
+        )
+        clerk["sales"] += 1
+        clerk["points"] += sale.total_points
+    for ret in returns:
+        for rline in ret.lines:
+            if rline.sku not in products:
+                products[rline.sku] = ProductDay(rline.sku, _line_name(session, rline))
+            products[rline.sku].qty_returned += rline.qty
+            products[rline.sku].points -= rline.points
+    usernames = dict(
+        session.execute(
+            select(UserModel.id, UserModel.username).where(UserModel.id.in_(list(clerks)))
+        ).all()
+    )
+    for clerk in clerks.values():
+        clerk["username"] = usernames.get(clerk["clerk_id"], "")
+
+    # The ledger's view: transfers touching the shop's account created on that local day.
+    start, end = _day_bounds(day, tz)
+    account_id = session.scalar(
+        select(Account.id).where(Account.code == ledger.shop_account_code(shop.code))
+    )
+    ledger_by_sale: dict[tuple[str, int | None], int] = {}
+    if account_id is not None:
+        rows = session.execute(
+            select(Transfer.kind, Transfer.sale_id, func.sum(Transfer.amount))
+            .where(
+                Transfer.kind.in_([TransferKind.REDEMPTION, TransferKind.REFUND]),
+                (Transfer.credit_account_id == account_id)
+                | (Transfer.debit_account_id == account_id),
+                Transfer.created_at >= start,
+                Transfer.created_at < end,
+            )
+            .group_by(Transfer.kind, Transfer.sale_id)
+        ).all()
+        ledger_by_sale = {(str(kind), sale_id): int(total) for kind, sale_id, total in rows}
+    ours: dict[tuple[str, int | None], int] = {}
+    for sale in sales:
+        key = (str(TransferKind.REDEMPTION), sale.id)
+        ours[key] = ours.get(key, 0) + sale.total_points
+    for ret in returns:
+        key = (str(TransferKind.REFUND), ret.sale_id)
+        ours[key] = ours.get(key, 0) + ret.refund_points
+    receipts = {sale.id: sale.receipt_no for sale in sales}
+    differences = []
+    for key in sorted(set(ours) | set(ledger_by_sale), key=lambda k: (k[0], k[1] or 0)):
+        shop_side, ledger_side = ours.get(key, 0), ledger_by_sale.get(key, 0)
+        if shop_side != ledger_side:
+            differences.append(
+                {
+                    "kind": key[0],
+                    "sale_id": key[1],
+                    "receipt_no": receipts.get(key[1]) if key[1] is not None else None,
+                    "shop_points": shop_side,
+                    "ledger_points": ledger_side,
+                }
+            )
+    redeemed = sum(sale.total_points for sale in sales)
+    refunded = sum(ret.refund_points for ret in returns)
+    ledger_redeemed = sum(v for (k, _), v in ledger_by_sale.items() if k == TransferKind.REDEMPTION)
+    ledger_refunded = sum(v for (k, _), v in ledger_by_sale.items() if k == TransferKind.REFUND)
+    return DailyReport(
+        shop_code=shop.code,
+        shop_name=shop.name,
+        day=day,
+        sales=len(sales),
+        voided=sum(1 for sale in sales if sale.status == SaleStatus.VOIDED),
+        points_redeemed=redeemed,
+        points_refunded=refunded,
+        net_points=redeemed - refunded,
+        ledger_redeemed=ledger_redeemed,
+        ledger_refunded=ledger_refunded,
+        ledger_points=ledger_redeemed - ledger_refunded,
+        matches_ledger=not differences,
+        by_product=sorted(products.values(), key=lambda p: p.sku),
+        by_clerk=sorted(clerks.values(), key=lambda c: c["username"]),
+        sale_rows=list(sales),
+        differences=differences,
+    )
+
+
+def _line_name(session: Session, rline: SaleReturnLine) -> str:
+    line = session.get(SaleLine, rline.sale_line_id)
+    return line.name if line is not None else rline.sku
+
+
+def _day_bounds(day: date, tz: ZoneInfo) -> tuple[datetime, datetime]:
+    from datetime import time, timedelta
+
+    start = datetime.combine(day, time.min, tzinfo=tz)
+    return start, datetime.combine(day + timedelta(days=1), time.min, tzinfo=tz)
+
+
+def daily_report_csv(report: DailyReport) -> str:
+    """The day as a spreadsheet: a summary, then goods by product, then every sale."""
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow([str(_l("Shop")), report.shop_code, report.shop_name])
+    writer.writerow([str(_l("Date")), report.day.isoformat()])
+    writer.writerow([str(_l("Sales")), report.sales])
+    writer.writerow([str(_l("Points redeemed")), report.points_redeemed])
+    writer.writerow([str(_l("Points refunded")), report.points_refunded])
+    writer.writerow([str(_l("Ledger points")), report.ledger_points])
+    writer.writerow([str(_l("Matches the ledger")), "yes" if report.matches_ledger else "no"])
+    writer.writerow([])
+    writer.writerow(["sku", "name", "qty_sold", "qty_returned", "points"])
+    for item in report.by_product:
+        writer.writerow([item.sku, item.name, item.qty_sold, item.qty_returned, item.points])
+    writer.writerow([])
+    writer.writerow(["receipt_no", "household_id", "clerk_id", "status", "total_points"])
+    for sale in report.sale_rows:
+        writer.writerow(
+            [sale.receipt_no, sale.household_id, sale.clerk_id, sale.status, sale.total_points]
+        )
+    if report.differences:
+        writer.writerow([])
+        writer.writerow(["kind", "sale_id", "receipt_no", "shop_points", "ledger_points"])
+        for diff in report.differences:
+            writer.writerow(
+                [
+                    diff["kind"],
+                    diff["sale_id"],
+                    diff["receipt_no"],
+                    diff["shop_points"],
+                    diff["ledger_points"],
+                ]
+            )
+    # A byte-order mark, so Excel (what the office opens it in) reads the Chinese as UTF-8.
+    return "\ufeff" + out.getvalue()
+
+
+def counter_shop(session: Session, *, actor: User, shop_code: str | None) -> Shop:
+    """The shop whose counter the actor works: their own, or any for the county office."""
+    code = actor.shop_code if not actor.is_admin else shop_code
+    if not code:
+        raise NotFound(_l("choose a shop: /counter?shop=<code>"))
+    _require_staff(actor, code)
+    return inventory.get_shop(session, code)
+
+
+def sale_receipt(
+    session: Session, *, actor: User, sale_id: int, tz: ZoneInfo, copy: bool, width: int
+) -> str:
+    """A sale's receipt as text (the printer's layout); a reprint is marked as a copy."""
+    from config.auth import User as UserModel
+
+    sale = get_sale(session, actor=actor, sale_id=sale_id)
+    shop = session.get(Shop, sale.shop_id)
+    household = ledger.get_household(session, sale.household_id)
+    clerk = session.get(UserModel, sale.clerk_id)
+    header = receipts.ReceiptHeader(
+        shop_name=shop.name if shop else sale.shop_code,
+        head_name=household.head_name,
+        clerk=clerk.username if clerk else "",
+    )
+    return receipts.receipt_text(sale, header, tz=tz, copy=copy, width=width)
