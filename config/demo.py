@@ -44,6 +44,7 @@ COUNTY_RULES = [
     ("STRAW_BURN", "焚烧秸秆", -5, "household"),
     ("LITTER", "乱倒垃圾", -3, "household"),
     ("GAMBLING", "聚众赌博", -10, "person"),
+    ("STAR_FAMILY", "年度诚信星级家庭评定", 50, "household"),
 ]
 VILLAGE_RULES = [("GJY", "CLEAN_YARD", "庭院整洁评比获评（高家堰村）", 5, "household")]
 
@@ -130,7 +131,20 @@ def seed_demo(
         for _ in range(rng.randint(4, 12)):
             events.append((start + timedelta(minutes=rng.randint(0, 120 * 24 * 60)), household))
     events.sort(key=lambda e: e[0])
-    rule_weights = [5, 1, 3, 1, 4, 1, 1, 1]
+    # Last year's star-family assessment opens most files, so there is rice to be had.
+    stars = 0
+    for household in households:
+        for n in range(rng.choice((0, 1, 1, 2, 3))):
+            stars += 1
+            ledger.post_award(
+                session,
+                actor=admin,
+                now=start,
+                household_id=household.id,
+                idempotency_key=f"demo-star-{household.id}-{n}",
+                rule_code="STAR_FAMILY",
+            )
+    rule_weights = [5, 1, 3, 1, 4, 1, 1, 1, 0]
     for n, (at, household) in enumerate(events):
         code, _title, _points, per = rng.choices(COUNTY_RULES, weights=rule_weights)[0]
         persons = rng.randint(1, ledger.people_count(household)) if per == "person" else None
@@ -199,7 +213,7 @@ def seed_demo(
 
     return (
         f"Seeded {len(VILLAGES)} villages, {len(households)} households, "
-        f"{len(events)} awards and penalties, {len(SHOPS)} shops, {len(GOODS)} goods.\n"
+        f"{len(events) + stars} awards and penalties, {len(SHOPS)} shops, {len(GOODS)} goods.\n"
         f"Sign in as admin (or cadre-zjb, manager-gjy, clerk-gjy, ...) "
         f"with password {DEMO_PASSWORD}"
         f"{sample}"
