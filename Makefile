@@ -38,8 +38,12 @@ messages: install
 	$(BIN)/pybabel extract -F babel.cfg -k _l -o translations/messages.pot --no-location --sort-output .
 	$(BIN)/pybabel update -i translations/messages.pot -d translations
 
+# Each script resets the tables of its own PostgreSQL database (see its docstring).
 bench: install
+	-createdb -h 127.0.0.1 -U postgres ipos_bench 2>/dev/null
+	-createdb -h 127.0.0.1 -U postgres ipos_bench_checkout 2>/dev/null
 	$(BIN)/python bench/ledger.py
+	$(BIN)/python bench/checkout.py
 
 clean:
 	rm -rf $(VENV) instance .pytest_cache .ruff_cache
