@@ -77,9 +77,11 @@ class JsonParser(FlaskParser):
             raise json.JSONDecodeError(str(exc), doc=" ", pos=0) from exc
 
 
-# Every flask-smorest blueprint (ours and the other packages') parses with it; this module
-# is imported before any blueprint declares its arguments.
-flask_smorest.Blueprint.ARGUMENTS_PARSER = JsonParser()
+class Blueprint(flask_smorest.Blueprint):
+    """The API blueprint every package uses: flask-smorest's, with the stricter parser."""
+
+    ARGUMENTS_PARSER = JsonParser()
+
 
 api = Api(
     spec_kwargs={

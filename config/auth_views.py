@@ -10,13 +10,13 @@ from flask import Blueprint, current_app, flash, redirect, render_template, requ
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import login_user, logout_user
-from flask_smorest import Blueprint as ApiBlueprint
 from flask_wtf import FlaskForm
 from marshmallow import fields, validate
 from wtforms import PasswordField, StringField
 from wtforms.validators import DataRequired, Length
 
 from config.api import BaseSchema, LocalDateTime
+from config.api import Blueprint as ApiBlueprint
 from config.auth import authenticate_password, issue_token
 from config.db import db, transactional, utcnow
 from config.errors import Unauthenticated

@@ -7,8 +7,8 @@ from typing import Any
 from flask import Response, current_app
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
-from flask_smorest import Blueprint
 
+from config.api import Blueprint
 from config.auth import Role, api_actor, roles_required
 from config.db import db, transactional, utcnow
 from config.errors import Unavailable

@@ -6,8 +6,8 @@ from typing import Any
 
 from flask import current_app, request
 from flask_babel import lazy_gettext as _l
-from flask_smorest import Blueprint
 
+from config.api import Blueprint
 from config.auth import Role, api_actor, roles_required
 from config.db import db, transactional, utcnow
 from config.errors import Forbidden, ValidationFailed

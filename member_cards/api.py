@@ -6,8 +6,8 @@ import io
 from typing import Any
 
 from flask import current_app, send_file
-from flask_smorest import Blueprint
 
+from config.api import Blueprint
 from config.auth import Role, api_actor, roles_required
 from config.db import db, transactional, utcnow
 from member_cards import schemas as s

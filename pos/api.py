@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from flask import Response, current_app
-from flask_smorest import Blueprint
 
+from config.api import Blueprint
 from config.auth import Role, api_actor, roles_required
 from config.db import db, transactional, utcnow
 from config.timeutil import local_tz
