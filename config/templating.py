@@ -11,6 +11,7 @@ from flask_babel import get_locale
 from flask_babel import lazy_gettext as _l
 from werkzeug.exceptions import BadRequest, MethodNotAllowed, NotFound, RequestEntityTooLarge
 
+from config.errors import DomainError
 from config.timeutil import to_local
 
 ROLE_LABELS = {
@@ -68,6 +69,31 @@ def _local_time(at: datetime | None) -> str:
 
 def _signed(points: int) -> str:
     return f"{points:+d}"
+
+
+def problem_box(
+    exc: DomainError, form: Any = None, *, bare: tuple[str, ...] = ()
+) -> dict[str, Any]:
+    """A service's refusal as the message box of templates/_macros.html.
+
+    Field errors land on the form's own fields where it has them; the rest are listed,
+    prefixed by the field's name unless it is one of `bare` (whole-request messages).
+    """
+    loose: list[str] = []
+    for name, messages in (exc.extra.get("errors") or {}).items():
+        texts = [str(m) for m in (messages if isinstance(messages, list | tuple) else [messages])]
+        if form is not None and name in form and name != "csrf_token":
+            form[name].errors = [*form[name].errors, *texts]
+        elif name in bare or name == "_schema":
+            loose.extend(texts)
+        else:
+            loose.extend(f"{name}: {t}" for t in texts)
+    detail = str(exc.detail) if exc.detail is not None else ""
+    return {
+        "title": str(exc.title),
+        "detail": detail if detail and detail != str(exc.title) else "",
+        "messages": loose,
+    }
 
 
 def init_app(app: Flask) -> None:

@@ -22,6 +22,7 @@ from wtforms import SelectChoice
 from config.auth import Role, User, current_actor, page_roles_required
 from config.db import db, run_unit_of_work, utcnow
 from config.errors import DomainError
+from config.templating import problem_box
 from config.timeutil import to_local
 from inventory import services
 from inventory.forms import (
@@ -82,17 +83,8 @@ def _labels() -> dict[str, Any]:
 
 
 def _problem(exc: DomainError) -> dict[str, Any]:
-    """A refusal as the message box of the shared macros; `transactional` rolled back."""
-    messages = []
-    for name, texts in (exc.extra.get("errors") or {}).items():
-        for text in texts if isinstance(texts, list | tuple) else [texts]:
-            messages.append(str(text) if name in ("lines", "_schema") else f"{name}: {text}")
-    detail = str(exc.detail) if exc.detail is not None else ""
-    return {
-        "title": str(exc.title),
-        "detail": detail if detail != str(exc.title) else "",
-        "messages": messages,
-    }
+    # `transactional` already rolled back; "lines" messages speak for the whole request.
+    return problem_box(exc, bare=("lines",))
 
 
 def _invalid_form() -> dict[str, Any]:

@@ -24,6 +24,7 @@ from wtforms import SelectChoice
 from config.auth import Role, current_actor, page_roles_required
 from config.db import db, run_unit_of_work, utcnow
 from config.errors import DomainError, Forbidden
+from config.templating import problem_box
 from ledger import services
 from ledger.forms import (
     AwardForm,
@@ -64,22 +65,8 @@ T = TypeVar("T")
 
 
 def _refusal(exc: DomainError, form: FlaskForm | None = None) -> tuple[dict[str, Any], int]:
-    """A service's refusal as a message box, its field errors placed on the form's fields."""
     db.session.rollback()
-    loose: list[str] = []
-    for name, messages in (exc.extra.get("errors") or {}).items():
-        texts = [str(m) for m in (messages if isinstance(messages, list | tuple) else [messages])]
-        if form is not None and name in form and name != "csrf_token":
-            form[name].errors = [*form[name].errors, *texts]
-        else:
-            loose.extend(f"{name}: {t}" for t in texts)
-    detail = str(exc.detail) if exc.detail is not None else ""
-    problem = {
-        "title": str(exc.title),
-        "detail": detail if detail and detail != str(exc.title) else "",
-        "messages": loose,
-    }
-    return problem, exc.status
+    return problem_box(exc, form), exc.status
 
 
 def _invalid_form() -> tuple[dict[str, Any], int]:
