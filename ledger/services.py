@@ -645,6 +645,79 @@ def post_award(
     )
 
 
+@dataclass(frozen=True)
+class RedemptionHold:
+    """A household's account locked for a redemption at a shop, not yet posted.
+
+    The counter locks first and posts last: between the two it learns the balance the
+    sale will leave (the sale row records it) without a second look at the account.
+    """
+
+    target: _Target
+    key: str
+    shop_code: str
+
+    def balance_after(self, points: int) -> int:
+        """What `points` would leave; refuses an inactive household or a breached floor."""
+        _require_active(self.target)
+        if self.target.balance - points < self.target.floor:
+            raise InsufficientPoints(
+                needed=points, available=self.target.balance, floor=self.target.floor
+            )
+        return self.target.balance - points
+
+
+def hold_for_redemption(
+    session: Session, *, actor: User, household_id: int, shop_code: str, idempotency_key: str
+) -> RedemptionHold:
+    """Lock the household's account for a redemption at the shop (one round trip)."""
+    if not actor.may_sell_at(shop_code):
+        raise Forbidden(_l("you may not sell at shop %(shop_code)s", shop_code=shop_code))
+    key = f"redemption:{idempotency_key}"
+    target = _lock_target(
+        session, household_id=household_id, key=key, counter_code=shop_account_code(shop_code)
+    )
+    return RedemptionHold(target, key, shop_code)
+
+
+def post_redemption(
+    session: Session,
+    hold: RedemptionHold,
+    *,
+    actor: User,
+    now: datetime,
+    points: int,
+    sale_id: int | None = None,
+    reason: str | None = None,
+) -> Posting:
+    """Post a held redemption. Never overdraws, and leaves the village's floor untouched."""
+    target = hold.target
+    fingerprint = request_fingerprint(
+        household_id=target.household_id, shop_code=hold.shop_code, points=points, sale_id=sale_id
+    )
+    replay = _replay(session, target, hold.key, fingerprint)
+    if replay:
+        return replay
+    _require_active(target)
+    return _post(
+        session,
+        target,
+        kind=TransferKind.REDEMPTION,
+        other_account_id=target.counter_account_id
+        or _system_account(session, shop_account_code(hold.shop_code), AccountKind.SHOP),
+        amount=points,
+        inbound=False,
+        key=hold.key,
+        fingerprint=fingerprint,
+        floor=target.floor,
+        totals={"redeemed_total": points},
+        actor=actor,
+        now=now,
+        reason=reason,
+        sale_id=sale_id,
+    )
+
+
 def redeem_points(
     session: Session,
     *,
@@ -658,34 +731,15 @@ def redeem_points(
     reason: str | None = None,
 ) -> Posting:
     """Spend points at a shop. Never overdraws, and leaves the village's floor untouched."""
-    if not actor.may_sell_at(shop_code):
-        raise Forbidden(_l("you may not sell at shop %(shop_code)s", shop_code=shop_code))
-    key = f"redemption:{idempotency_key}"
-    fingerprint = request_fingerprint(
-        household_id=household_id, shop_code=shop_code, points=points, sale_id=sale_id
-    )
-    counter_code = shop_account_code(shop_code)
-    target = _lock_target(session, household_id=household_id, key=key, counter_code=counter_code)
-    replay = _replay(session, target, key, fingerprint)
-    if replay:
-        return replay
-    _require_active(target)
-    return _post(
+    hold = hold_for_redemption(
         session,
-        target,
-        kind=TransferKind.REDEMPTION,
-        other_account_id=target.counter_account_id
-        or _system_account(session, counter_code, AccountKind.SHOP),
-        amount=points,
-        inbound=False,
-        key=key,
-        fingerprint=fingerprint,
-        floor=target.floor,
-        totals={"redeemed_total": points},
         actor=actor,
-        now=now,
-        reason=reason,
-        sale_id=sale_id,
+        household_id=household_id,
+        shop_code=shop_code,
+        idempotency_key=idempotency_key,
+    )
+    return post_redemption(
+        session, hold, actor=actor, now=now, points=points, sale_id=sale_id, reason=reason
     )
 
 

@@ -11,8 +11,8 @@ from config.auth import Role, api_actor, roles_required
 from config.db import db, transactional, utcnow
 from config.timeutil import local_tz
 from member_cards.signing import Keyring, keyring_from_config
+from pos import printing, services
 from pos import schemas as s
-from pos import services
 from pos.services import LineRequest
 
 blp = Blueprint("pos_api", __name__, url_prefix="/api/v1", description="Selling at the counter")
@@ -49,6 +49,8 @@ def record_sale(data: dict[str, Any], code: str) -> Any:
         card_payload=data.get("card_payload"),
         household_id=data.get("household_id"),
     )
+    if not result.replayed:
+        printing.queue_receipt(db.session, result.sale, defaults=current_app.config.get("PRINTERS"))
     return result.view
 
 
@@ -97,22 +99,40 @@ def get_sale(sale_id: int) -> Any:
 @blp.doc(
     responses={
         "200": {
-            "description": "The receipt as plain text (58 mm: width 32, 80 mm: width 48)",
-            "content": {"text/plain": {"schema": {"type": "string"}}},
-        }
+            "description": "format=text: the receipt as plain text (58 mm: width 32, 80 mm: "
+            "width 48). format=escpos: the exact ESC/POS bytes for a `paper` mm printer, in "
+            "`mode` text (GBK in the printer's Chinese mode) or image (a raster image, for "
+            "printers without a Chinese font), ending in feed and cut. format=png: the "
+            "receipt as image mode prints it.",
+            "content": {
+                "text/plain": {"schema": {"type": "string"}},
+                "application/octet-stream": {"schema": {"type": "string", "format": "binary"}},
+                "image/png": {"schema": {"type": "string", "format": "binary"}},
+            },
+        },
+        "503": {"description": "format=png or mode=image and no Chinese font is installed"},
     }
 )
 def sale_receipt(query: dict[str, Any], sale_id: int) -> Any:
-    """The receipt of a sale; `copy=true` marks a reprint. ESC/POS is the receipts issue's."""
-    text = services.sale_receipt(
-        db.session,
-        actor=api_actor(),
-        sale_id=sale_id,
-        tz=local_tz(),
-        copy=query["copy"],
-        width=query["width"],
+    """The receipt of a sale, as text, ESC/POS bytes or a PNG; `copy=true` marks a reprint."""
+    from config.fonts import find_cjk_font
+
+    common = {"actor": api_actor(), "sale_id": sale_id, "tz": local_tz(), "copy": query["copy"]}
+    if query["format"] == "text":
+        text = services.sale_receipt(db.session, width=query["width"], **common)
+        return Response(text, mimetype="text/plain")
+    image = query["format"] == "png" or query["mode"] == "image"
+    # Only an image needs the font; text mode prints in the printer's own.
+    font = str(find_cjk_font(current_app.config.get("CJK_FONT_PATH"))) if image else None
+    if query["format"] == "png":
+        png = services.sale_receipt_png(
+            db.session, paper_mm=query["paper"], font_path=font, **common
+        )
+        return Response(png, mimetype="image/png")
+    data = services.sale_receipt_escpos(
+        db.session, paper_mm=query["paper"], mode=query["mode"], font_path=font, **common
     )
-    return Response(text, mimetype="text/plain")
+    return Response(data, mimetype="application/octet-stream")
 
 
 @blp.route(f"/sales/<{ID}:sale_id>/returns", methods=["POST"])
@@ -160,7 +180,10 @@ def void_sale(data: dict[str, Any], sale_id: int) -> Any:
     responses={
         "200": {
             "description": "The day's reconciliation (JSON), or as CSV with format=csv",
-            "content": {"text/csv": {"schema": {"type": "string"}}},
+            "content": {
+                "application/json": {"schema": {"$ref": "#/components/schemas/DailyReportOut"}},
+                "text/csv": {"schema": {"type": "string"}},
+            },
         }
     }
 )

@@ -177,6 +177,27 @@ class DailyReportOut(BaseSchema):
 
 
 class ReceiptQuery(BaseSchema):
-    format = fields.String(load_default="text", validate=validate.OneOf(["text"]))
-    copy = fields.Boolean(load_default=False)
-    width = fields.Integer(load_default=32, validate=validate.OneOf([32, 48]))
+    format = fields.String(
+        load_default="text",
+        validate=validate.OneOf(["text", "escpos", "png"]),
+        metadata={"description": "text: plain text; escpos: the printer's bytes; png: a preview"},
+    )
+    copy = fields.Boolean(load_default=False, metadata={"description": "a reprint, marked 副本"})
+    width = fields.Integer(
+        load_default=32,
+        validate=validate.OneOf([32, 48]),
+        metadata={"description": "format=text: columns, 32 for 58 mm paper, 48 for 80 mm"},
+    )
+    paper = fields.Integer(
+        load_default=58,
+        validate=validate.OneOf([58, 80]),
+        metadata={"description": "format=escpos|png: paper width in mm"},
+    )
+    mode = fields.String(
+        load_default="text",
+        validate=validate.OneOf(["text", "image"]),
+        metadata={
+            "description": "format=escpos: text (GBK in the printer's Chinese mode) "
+            "or image (the receipt as a raster image, for printers without a Chinese font)"
+        },
+    )

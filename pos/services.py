@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 import io
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -11,9 +10,9 @@ from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, insert, or_, select, text
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, make_transient_to_detached
 
 from config.errors import (
     Conflict,
@@ -25,6 +24,7 @@ from config.errors import (
     ValidationFailed,
 )
 from config.idempotency import request_fingerprint
+from config.spreadsheets import SafeCsvWriter
 from config.timeutil import business_day
 from inventory import services as inventory
 from inventory.models import Product, Shop
@@ -102,14 +102,41 @@ class SaleView:
         )
 
 
-@dataclass(frozen=True)
 class SaleResult:
-    sale: Sale
-    replayed: bool
+    """A sale made or replayed: its answer, and its ORM row only if someone asks for it.
+
+    A new sale is inserted by Core statements and answered from what they wrote; loading
+    the row back would cost the checkout two more queries.
+    """
+
+    def __init__(
+        self,
+        session: Session,
+        sale_id: int,
+        *,
+        replayed: bool,
+        view: SaleView | None = None,
+        sale: Sale | None = None,
+    ) -> None:
+        self.sale_id = sale_id
+        self.replayed = replayed
+        self._session = session
+        self._view = view
+        self._sale = sale
+
+    @property
+    def sale(self) -> Sale:
+        if self._sale is None:
+            sale = self._session.get(Sale, self.sale_id)
+            assert sale is not None
+            self._sale = sale
+        return self._sale
 
     @property
     def view(self) -> SaleView:
-        return SaleView.of(self.sale)
+        if self._view is None:
+            self._view = SaleView.of(self.sale)
+        return self._view
 
 
 @dataclass(frozen=True)
@@ -194,38 +221,139 @@ def receipt_number(shop_code: str, day: date, seq: int) -> str:
     return f"{shop_code}-{day:%Y%m%d}-{seq:04d}"
 
 
-def _next_receipt_seq(session: Session, shop: Shop, day: date) -> int:
+# The sale's own statements, prebuilt (as the ledger's redemption is): every checkout runs
+# them, and building ORM expressions and flushing a unit of work per sale cost more CPU
+# than the database work itself (bench/checkout.py).
+_sales = Sale.__table__
+_sale_lines = SaleLine.__table__
+_counters = ReceiptCounter.__table__
+_products = Product.__table__
+_shops = Shop.__table__
+
+# The shop, and a sale already made with this key, in one round trip.
+_SHOP_AND_REPLAY = select(
+    select(_shops.c.id).where(_shops.c.code == bindparam("code")).scalar_subquery(),
+    select(_shops.c.allow_negative_stock)
+    .where(_shops.c.code == bindparam("code"))
+    .scalar_subquery(),
+    select(_sales.c.id).where(_sales.c.idempotency_key == bindparam("key")).scalar_subquery(),
+    select(_sales.c.request_hash)
+    .where(_sales.c.idempotency_key == bindparam("key"))
+    .scalar_subquery(),
+)
+
+
+def _next_seq_statement(dialect: Any) -> Any:
+    return (
+        dialect.insert(_counters)
+        .values(shop_id=bindparam("b_shop_id"), business_day=bindparam("b_day"), last_seq=1)
+        .on_conflict_do_update(
+            index_elements=[_counters.c.shop_id, _counters.c.business_day],
+            set_={"last_seq": _counters.c.last_seq + 1},
+        )
+        .returning(_counters.c.last_seq)
+    )
+
+
+_NEXT_SEQ = {"postgresql": _next_seq_statement(postgresql), "sqlite": _next_seq_statement(sqlite)}
+
+_PRODUCT_COLUMNS = (
+    _products.c.id,
+    _products.c.sku,
+    _products.c.name,
+    _products.c.points_price,
+    _products.c.active,
+    _products.c.barcode,
+)
+# Scanned barcodes and typed skus of one cart in one look-up.
+_PRODUCTS_BY_REF = select(*_PRODUCT_COLUMNS).where(
+    or_(
+        _products.c.sku.in_(bindparam("skus", expanding=True)),
+        _products.c.barcode.in_(bindparam("barcodes", expanding=True)),
+    )
+)
+
+_SALE_COLUMNS = (
+    "shop_id",
+    "shop_code",
+    "receipt_no",
+    "business_day",
+    "seq",
+    "household_id",
+    "card_id",
+    "total_points",
+    "balance_after",
+    "status",
+    "idempotency_key",
+    "request_hash",
+    "clerk_id",
+    "created_at",
+)
+_INSERT_SALE = (
+    insert(_sales)
+    .values({name: bindparam(f"b_{name}", type_=_sales.c[name].type) for name in _SALE_COLUMNS})
+    .returning(_sales.c.id)
+)
+_INSERT_SALE_LINE = insert(_sale_lines)
+# PostgreSQL: the sale and its lines in one statement (a data-modifying CTE).
+_INSERT_SALE_WITH_LINES_PG = text(
+    f"""
+WITH sale AS (
+    INSERT INTO sales ({", ".join(_SALE_COLUMNS)})
+    VALUES ({", ".join(f":b_{name}" for name in _SALE_COLUMNS)})
+    RETURNING id
+), line AS (
+    INSERT INTO sale_lines
+        (sale_id, "position", product_id, sku, name, qty, points_each, points)
+    SELECT sale.id, l.pos - 1, l.product_id, l.sku, l.name, l.qty, l.points_each,
+        l.qty * l.points_each
+    FROM sale CROSS JOIN unnest(
+        CAST(:product_ids AS integer[]), CAST(:skus AS text[]), CAST(:names AS text[]),
+        CAST(:qtys AS integer[]), CAST(:prices AS integer[])
+    ) WITH ORDINALITY AS l(product_id, sku, name, qty, points_each, pos)
+)
+SELECT id FROM sale
+"""
+).bindparams(bindparam("b_created_at", type_=_sales.c.created_at.type))
+
+
+@dataclass(frozen=True)
+class _Product:
+    """The columns of a product a sale needs; never cached: prices change."""
+
+    id: int
+    sku: str
+    name: str
+    points_price: int
+    active: bool
+    barcode: str | None
+
+
+def _next_receipt_seq(session: Session, shop_id: int, day: date) -> int:
     """The shop's next number for the day, in the sale's own transaction.
 
     The upsert locks the shop's counter row until the sale commits, so numbers are
     gapless and sequential: a refused sale rolls its number back with everything else.
     """
-    dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
-    stmt = (
-        dialect.insert(ReceiptCounter)
-        .values(shop_id=shop.id, business_day=day, last_seq=1)
-        .on_conflict_do_update(
-            index_elements=[ReceiptCounter.shop_id, ReceiptCounter.business_day],
-            set_={"last_seq": ReceiptCounter.last_seq + 1},
-        )
-        .returning(ReceiptCounter.last_seq)
-    )
-    return int(session.execute(stmt).scalar_one())
+    conn = session.connection()
+    stmt = _NEXT_SEQ[conn.dialect.name]
+    return int(conn.execute(stmt, {"b_shop_id": shop_id, "b_day": day}).scalar_one())
 
 
-def _products_for(session: Session, lines: Sequence[LineRequest]) -> list[Product]:
+def _products_for(session: Session, lines: Sequence[LineRequest]) -> list[_Product]:
     """Each line's product, by sku or barcode; every unknown one named at once."""
     skus = {line.sku for line in lines if line.sku is not None}
     barcodes = {line.barcode.strip() for line in lines if line.barcode is not None}
-    by_sku: dict[str, Product] = {}
-    by_barcode: dict[str, Product] = {}
-    if skus:
-        by_sku = inventory.products_by_sku(session, skus)
-    if barcodes:
-        for product in session.scalars(select(Product).where(Product.barcode.in_(barcodes))):
-            assert product.barcode is not None
-            by_barcode[product.barcode] = product
-    found: list[Product] = []
+    conn = session.connection()
+    by_sku: dict[str, _Product] = {}
+    by_barcode: dict[str, _Product] = {}
+    for row in conn.execute(_PRODUCTS_BY_REF, {"skus": list(skus), "barcodes": list(barcodes)}):
+        product = _Product(*row)
+        if row.sku in skus:
+            by_sku[row.sku] = product
+        if row.barcode in barcodes:
+            by_barcode[row.barcode] = product
+    found: list[_Product] = []
     unknown: list[str] = []
     for line in lines:
         if line.sku is not None:
@@ -249,15 +377,58 @@ def _products_for(session: Session, lines: Sequence[LineRequest]) -> list[Produc
     return found
 
 
-def _sale_replay(session: Session, key: str, fingerprint: str) -> Sale | None:
-    sale = session.scalar(select(Sale).where(Sale.idempotency_key == key))
-    if sale is None:
-        return None
-    if sale.request_hash != fingerprint:
+def _sale_replay(
+    session: Session, key: str, fingerprint: str, sale_id: int, request_hash: str
+) -> SaleResult:
+    """The sale an earlier request with this key made, if this request is the same one."""
+    if request_hash != fingerprint:
         raise IdempotencyConflict(
             _l("idempotency key %(key)s was used for another request", key=key)
         )
-    return sale
+    return SaleResult(session, sale_id, replayed=True)
+
+
+def _insert_sale(
+    session: Session,
+    sale: dict[str, Any],
+    lines: Sequence[SaleLineView],
+    product_ids: Sequence[int],
+) -> int:
+    """Insert the sale and its lines; the sale's id."""
+    conn = session.connection()
+    params = {f"b_{name}": value for name, value in sale.items()}
+    if conn.dialect.name == "postgresql":
+        return int(
+            conn.execute(
+                _INSERT_SALE_WITH_LINES_PG,
+                params
+                | {
+                    "product_ids": list(product_ids),
+                    "skus": [line.sku for line in lines],
+                    "names": [line.name for line in lines],
+                    "qtys": [line.qty for line in lines],
+                    "prices": [line.points_each for line in lines],
+                },
+            ).scalar_one()
+        )
+    sale_id = int(conn.execute(_INSERT_SALE, params).scalar_one())
+    conn.execute(
+        _INSERT_SALE_LINE,
+        [
+            {
+                "sale_id": sale_id,
+                "position": position,
+                "product_id": product_id,
+                "sku": line.sku,
+                "name": line.name,
+                "qty": line.qty,
+                "points_each": line.points_each,
+                "points": line.points,
+            }
+            for position, (line, product_id) in enumerate(zip(lines, product_ids, strict=True))
+        ],
+    )
+    return sale_id
 
 
 def record_sale(
@@ -278,6 +449,9 @@ def record_sale(
     Any refusal raises a DomainError after some rows may have been written; the edge
     rolls the whole transaction back, so points, goods and the sale move together or not
     at all. Repeated lines of one product merge into one.
+
+    Locks are taken in one order, the household's account, the shop's receipt counter,
+    then its stock rows by product, so concurrent sales queue but never deadlock.
     """
     _require_staff(actor, shop_code)
     lines = list(lines)
@@ -287,9 +461,13 @@ def record_sale(
         household_id=household_id,
         lines=[[line.sku, line.barcode, line.qty] for line in lines],
     )
-    replay = _sale_replay(session, idempotency_key, fingerprint)
-    if replay is not None:
-        return SaleResult(replay, replayed=True)
+    shop_id, allow_negative_stock, replay_id, replay_hash = (
+        session.connection()
+        .execute(_SHOP_AND_REPLAY, {"code": shop_code, "key": idempotency_key})
+        .one()
+    )
+    if replay_id is not None:
+        return _sale_replay(session, idempotency_key, fingerprint, replay_id, replay_hash)
     if (card_payload is None) == (household_id is None):
         raise ValidationFailed(
             errors={"card_payload": [_l("give either a card payload or a household id")]}
@@ -303,12 +481,17 @@ def record_sale(
     if card_payload is not None:
         card = cards.resolve_card(session, payload=card_payload, keyring=keyring)
         household_id, card_id = card.household_id, card.id
-    else:
-        # One indexed look-up: the household's members and village are not needed here.
-        assert household_id is not None
-        if not session.scalar(select(Household.id).where(Household.id == household_id)):
-            raise NotFound(_l("no household %(household_id)s", household_id=household_id))
-    shop = inventory.get_shop(session, shop_code)
+    assert household_id is not None
+    # Locks the household's account, and is the look-up that answers 404 for no household.
+    hold = ledger.hold_for_redemption(
+        session,
+        actor=actor,
+        household_id=household_id,
+        shop_code=shop_code,
+        idempotency_key=idempotency_key,
+    )
+    if shop_id is None:
+        raise NotFound(_l("no shop %(code)s", code=shop_code))
     products = _products_for(session, lines)
     merged: dict[int, list[Any]] = {}
     for product, line in zip(products, lines, strict=True):
@@ -325,63 +508,62 @@ def record_sale(
                 ]
             }
         )
+    # Refused before a receipt number is taken; the posting checks it again under the lock.
+    balance_after = hold.balance_after(total)
     day = business_day(now, tz)
-    seq = _next_receipt_seq(session, shop, day)
-    sale = Sale(
-        shop_id=shop.id,
-        shop_code=shop.code,
-        receipt_no=receipt_number(shop.code, day, seq),
-        business_day=day,
-        seq=seq,
-        household_id=household_id,
-        card_id=card_id,
-        total_points=total,
-        balance_after=0,
-        status=SaleStatus.COMPLETED,
-        idempotency_key=idempotency_key,
-        request_hash=fingerprint,
-        clerk_id=actor.id,
-        created_at=now,
-        lines=[
-            SaleLine(
-                position=position,
-                product_id=product.id,
-                sku=product.sku,
-                name=product.name,
-                qty=qty,
-                points_each=product.points_price,
-                points=product.points_price * qty,
-            )
-            for position, (product, qty) in enumerate(merged.values())
-        ],
-        returns=[],
-    )
-    session.add(sale)
+    seq = _next_receipt_seq(session, shop_id, day)
+    receipt_no = receipt_number(shop_code, day, seq)
+    sold = [
+        SaleLineView(p.sku, p.name, qty, p.points_price, p.points_price * qty)
+        for p, qty in merged.values()
+    ]
+    row = {
+        "shop_id": shop_id,
+        "shop_code": shop_code,
+        "receipt_no": receipt_no,
+        "business_day": day,
+        "seq": seq,
+        "household_id": household_id,
+        "card_id": card_id,
+        "total_points": total,
+        "balance_after": balance_after,
+        "status": SaleStatus.COMPLETED.value,
+        "idempotency_key": idempotency_key,
+        "request_hash": fingerprint,
+        "clerk_id": actor.id,
+        "created_at": now,
+    }
+    sale_id = _insert_sale(session, row, sold, list(merged))
     # The sale's id goes on the ledger transfer, so the day's report can pair them.
-    session.flush()
-    posting = ledger.redeem_points(
+    ledger.post_redemption(
+        session, hold, actor=actor, now=now, points=total, sale_id=sale_id, reason=receipt_no
+    )
+    inventory.take_sale_stock(
         session,
         actor=actor,
         now=now,
+        shop_id=shop_id,
+        shop_code=shop_code,
+        allow_negative_stock=bool(allow_negative_stock),
+        lines=[inventory.SaleStock(p.id, p.sku, p.name, qty) for p, qty in merged.values()],
+        reference=receipt_no,
+        idempotency_key=idempotency_key,
+    )
+    view = SaleView(
+        id=sale_id,
+        receipt_no=receipt_no,
+        shop_code=shop_code,
         household_id=household_id,
-        shop_code=shop.code,
-        points=sale.total_points,
-        idempotency_key=idempotency_key,
-        sale_id=sale.id,
-        reason=sale.receipt_no,
+        total_points=total,
+        balance_after=balance_after,
+        lines=sold,
     )
-    inventory.record_stock_sale(
-        session,
-        actor=actor,
-        now=now,
-        shop_code=shop.code,
-        lines=[(product.id, qty) for product, qty in merged.values()],
-        reference=sale.receipt_no,
-        idempotency_key=idempotency_key,
-    )
-    sale.balance_after = posting.balance
-    session.flush()
-    return SaleResult(sale, replayed=False)
+    # The row as inserted, known to the session without a SELECT (lines and returns load
+    # if asked for); the commit expires it like any other.
+    sale = Sale(id=sale_id, **row)
+    make_transient_to_detached(sale)
+    session.add(sale)
+    return SaleResult(session, sale_id, replayed=False, view=view, sale=sale)
 
 
 def get_sale(session: Session, *, actor: User, sale_id: int) -> Sale:
@@ -412,6 +594,15 @@ def find_sales(
     if day is not None:
         stmt = stmt.where(Sale.business_day == day)
     return session.scalars(stmt.order_by(Sale.id.desc()).limit(limit)).all()
+
+
+def household_heads(session: Session, household_ids: Sequence[int]) -> dict[int, str]:
+    """Head of household by id, for lists of sales: one query, not one per row."""
+    ids = set(household_ids)
+    if not ids:
+        return {}
+    rows = session.execute(select(Household.id, Household.head_name).where(Household.id.in_(ids)))
+    return dict(rows.all())
 
 
 # --- returns and voids --------------------------------------------------------------
@@ -659,6 +850,8 @@ class DailyReport:
     by_clerk: list[dict[str, Any]] = field(default_factory=list)
     sale_rows: list[Sale] = field(default_factory=list)
     differences: list[dict[str, Any]] = field(default_factory=list)
+    # Returns and voids taken this day, also against sales of earlier days.
+    return_rows: list[dict[str, Any]] = field(default_factory=list)
 
 
 def daily_report(
@@ -769,7 +962,26 @@ def daily_report(
         by_clerk=sorted(clerks.values(), key=lambda c: c["username"]),
         sale_rows=list(sales),
         differences=differences,
+        return_rows=_return_rows(session, returns),
     )
+
+
+def _return_rows(session: Session, returns: Sequence[SaleReturn]) -> list[dict[str, Any]]:
+    sale_ids = {ret.sale_id for ret in returns}
+    found = session.execute(select(Sale.id, Sale.receipt_no).where(Sale.id.in_(sale_ids)))
+    receipts_of = dict(found.all()) if sale_ids else {}
+    return [
+        {
+            "sale_id": ret.sale_id,
+            "receipt_no": receipts_of.get(ret.sale_id, ""),
+            "kind": ret.kind,
+            "refund_points": ret.refund_points,
+            "reason": ret.reason,
+            "actor_id": ret.actor_id,
+            "created_at": ret.created_at,
+        }
+        for ret in returns
+    ]
 
 
 def _line_name(session: Session, rline: SaleReturnLine) -> str:
@@ -787,7 +999,8 @@ def _day_bounds(day: date, tz: ZoneInfo) -> tuple[datetime, datetime]:
 def daily_report_csv(report: DailyReport) -> str:
     """The day as a spreadsheet: a summary, then goods by product, then every sale."""
     out = io.StringIO()
-    writer = csv.writer(out)
+    # Product and shop names are typed by people: none may run as a spreadsheet formula.
+    writer = SafeCsvWriter(out)
     writer.writerow([str(_l("Shop")), report.shop_code, report.shop_name])
     writer.writerow([str(_l("Date")), report.day.isoformat()])
     writer.writerow([str(_l("Sales")), report.sales])
@@ -831,19 +1044,92 @@ def counter_shop(session: Session, *, actor: User, shop_code: str | None) -> Sho
     return inventory.get_shop(session, code)
 
 
+def receipt_data(session: Session, sale: Sale, *, tz: ZoneInfo, copy: bool) -> receipts.ReceiptData:
+    """What a sale's receipt prints, gathered from the committed sale and resolved to text."""
+    from config.auth import User as UserModel
+    from member_cards.models import MemberCard
+
+    shop = session.get(Shop, sale.shop_id)
+    household = ledger.get_household(session, sale.household_id)
+    clerk = session.get(UserModel, sale.clerk_id)
+    card = session.get(MemberCard, sale.card_id) if sale.card_id is not None else None
+    return receipts.ReceiptData(
+        shop_name=shop.name if shop else sale.shop_code,
+        at=sale.created_at.astimezone(tz),
+        receipt_no=sale.receipt_no,
+        clerk=clerk.username if clerk else "",
+        head_name=household.head_name,
+        # The last four of the serial tell the household which card it was; no more is needed.
+        card_last4=card.serial[-4:] if card else None,
+        lines=tuple(
+            receipts.ReceiptLine(line.name, line.qty, line.points_each, line.points)
+            for line in sale.lines
+        ),
+        total=sale.total_points,
+        # The sale took exactly its total: the balance before is the balance after plus it.
+        balance_before=sale.balance_after + sale.total_points,
+        balance_after=sale.balance_after,
+        returns=tuple(
+            receipts.ReceiptReturn(str(ret.kind), ret.reason, ret.refund_points)
+            for ret in sale.returns
+        ),
+        voided=sale.status == SaleStatus.VOIDED,
+        copy=copy,
+    )
+
+
+def _receipt_sale(session: Session, actor: User | None, sale_id: int) -> Sale:
+    if actor is not None:
+        return get_sale(session, actor=actor, sale_id=sale_id)
+    # No actor: the shop's own printing, after the sale was authorized.
+    sale = session.get(Sale, sale_id) if 0 < sale_id <= MAX_SALE_ID else None
+    if sale is None:
+        raise NotFound(_l("no sale %(sale_id)s", sale_id=sale_id))
+    return sale
+
+
 def sale_receipt(
     session: Session, *, actor: User, sale_id: int, tz: ZoneInfo, copy: bool, width: int
 ) -> str:
     """A sale's receipt as text (the printer's layout); a reprint is marked as a copy."""
-    from config.auth import User as UserModel
-
     sale = get_sale(session, actor=actor, sale_id=sale_id)
-    shop = session.get(Shop, sale.shop_id)
-    household = ledger.get_household(session, sale.household_id)
-    clerk = session.get(UserModel, sale.clerk_id)
-    header = receipts.ReceiptHeader(
-        shop_name=shop.name if shop else sale.shop_code,
-        head_name=household.head_name,
-        clerk=clerk.username if clerk else "",
+    data = receipt_data(session, sale, tz=tz, copy=copy)
+    return receipts.render_text(receipts.layout_receipt(data, columns=width))
+
+
+def sale_receipt_escpos(
+    session: Session,
+    *,
+    actor: User | None,
+    sale_id: int,
+    tz: ZoneInfo,
+    copy: bool,
+    paper_mm: int,
+    mode: str,
+    profile: str | None = None,
+    font_path: str | None = None,
+) -> bytes:
+    """The exact ESC/POS bytes of a sale's receipt, in the printer's text or image mode."""
+    sale = _receipt_sale(session, actor, sale_id)
+    columns, _dots = receipts.PAPER[paper_mm]
+    lines = receipts.layout_receipt(receipt_data(session, sale, tz=tz, copy=copy), columns=columns)
+    return receipts.render_escpos(
+        lines, paper_mm=paper_mm, mode=mode, profile=profile, font_path=font_path
     )
-    return receipts.receipt_text(sale, header, tz=tz, copy=copy, width=width)
+
+
+def sale_receipt_png(
+    session: Session,
+    *,
+    actor: User | None,
+    sale_id: int,
+    tz: ZoneInfo,
+    copy: bool,
+    paper_mm: int,
+    font_path: str | None = None,
+) -> bytes:
+    """The receipt as image mode prints it, as a PNG for the screen."""
+    sale = _receipt_sale(session, actor, sale_id)
+    columns, _dots = receipts.PAPER[paper_mm]
+    lines = receipts.layout_receipt(receipt_data(session, sale, tz=tz, copy=copy), columns=columns)
+    return receipts.render_png(lines, paper_mm=paper_mm, font_path=font_path)

@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+import uuid
 from datetime import date
 from typing import Any
 
-from flask import Blueprint, make_response, render_template, request, url_for
+from flask import Blueprint, flash, make_response, redirect, render_template, request, url_for
+from flask_babel import gettext as _
 
 from config.auth import Role, current_actor, page_roles_required
-from config.db import db, utcnow
-from config.errors import ValidationFailed
+from config.db import db, run_unit_of_work, utcnow
+from config.errors import DomainError, ValidationFailed
+from config.templating import problem_box
 from config.timeutil import business_day, local_tz, to_local
+from inventory.forms import read_lines
 from pos import services
+from pos.forms import ReturnForm, VoidForm
 
 bp = Blueprint("pos", __name__)
 
@@ -55,7 +60,8 @@ def daily_report(code: str) -> Any:
     report = services.daily_report(
         db.session, actor=current_actor(), shop_code=code, day=day, tz=local_tz()
     )
-    return render_template("pos/daily_report.html", report=report)
+    heads = services.household_heads(db.session, [row.household_id for row in report.sale_rows])
+    return render_template("pos/daily_report.html", report=report, heads=heads)
 
 
 @bp.route("/shops/<string:code>/sales")
@@ -63,7 +69,7 @@ def daily_report(code: str) -> Any:
 def sales(code: str) -> Any:
     """Sale history: by receipt number, household or business day (today by default)."""
     actor = current_actor()
-    receipt_no = (request.args.get("receipt_no") or "").replace("\x00", "").strip()[:64]
+    receipt_no = (request.args.get("receipt_no") or "").replace("\x00", "").strip()[:64].upper()
     household = (request.args.get("household_id") or "").strip()
     raw_day = request.args.get("date")
     try:
@@ -83,24 +89,171 @@ def sales(code: str) -> Any:
         household_id=household_id if household_id and 0 < household_id < 2**31 else None,
         day=day,
     )
+    exact = [row for row in rows if receipt_no and row.receipt_no == receipt_no]
+    if len(exact) == 1:
+        # A scanned receipt (its QR or barcode) goes straight to the sale, to return goods.
+        return redirect(url_for(".sale", sale_id=exact[0].id))
     return render_template(
         "pos/sales.html",
         code=code,
         rows=rows,
+        heads=services.household_heads(db.session, [row.household_id for row in rows]),
         receipt_no=receipt_no,
         household_id=household,
         day=day.isoformat() if day else "",
     )
 
 
-@bp.route("/sales/<int(max=2147483647):sale_id>")
+SALE = "/sales/<int(max=2147483647):sale_id>"
+
+
+@bp.route(SALE)
 @page_roles_required(*SHOP_STAFF)
 def sale(sale_id: int) -> Any:
+    return _sale_page(sale_id)
+
+
+@bp.route(f"{SALE}/return", methods=["POST"])
+@page_roles_required(*MANAGERS)
+def return_goods(sale_id: int) -> Any:
+    """Goods back against the sale, by line and quantity; the points go back with them."""
+    actor = current_actor()
+    form = ReturnForm(prefix="return")
+    entered = dict(zip(request.form.getlist("sku"), request.form.getlist("qty"), strict=False))
+    try:
+        lines = [(sku, qty) for sku, qty in read_lines(request.form, "qty", skip_blank=True) if qty]
+    except DomainError as exc:
+        return _sale_page(
+            sale_id, return_form=form, problem=problem_box(exc), status=exc.status, entered=entered
+        )
+    if not form.validate():
+        return _sale_page(
+            sale_id, return_form=form, problem=_form_problem(), status=422, entered=entered
+        )
+    if not lines:
+        problem = {
+            "title": _("Nothing to return"),
+            "detail": _("Type how many of which goods come back."),
+            "messages": [],
+        }
+        return _sale_page(sale_id, return_form=form, problem=problem, status=422, entered=entered)
+    try:
+        done = run_unit_of_work(
+            lambda: services.record_return(
+                db.session,
+                actor=actor,
+                now=utcnow(),
+                tz=local_tz(),
+                sale_id=sale_id,
+                lines=lines,
+                reason=form.reason.data,
+                idempotency_key=form.idempotency_key.data,
+            )
+        )
+    except DomainError as exc:
+        return _sale_page(
+            sale_id,
+            return_form=form,
+            problem=problem_box(exc, form),
+            status=exc.status,
+            entered=entered,
+        )
+    flash(
+        _(
+            "Returned. %(points)s points went back to the household; it now has %(balance)s.",
+            points=done.refund_points,
+            balance=done.balance_after,
+        ),
+        "success",
+    )
+    return redirect(url_for(".sale", sale_id=sale_id))
+
+
+@bp.route(f"{SALE}/void", methods=["POST"])
+@page_roles_required(*MANAGERS)
+def void(sale_id: int) -> Any:
+    """Undo the whole sale on its own day: every point back, every item back on the shelf."""
+    actor = current_actor()
+    form = VoidForm(prefix="void")
+    if not form.validate():
+        return _sale_page(sale_id, void_form=form, problem=_form_problem(), status=422)
+    try:
+        done = run_unit_of_work(
+            lambda: services.void_sale(
+                db.session,
+                actor=actor,
+                now=utcnow(),
+                tz=local_tz(),
+                sale_id=sale_id,
+                reason=form.reason.data,
+                idempotency_key=form.idempotency_key.data,
+            )
+        )
+    except DomainError as exc:
+        return _sale_page(
+            sale_id, void_form=form, problem=problem_box(exc, form), status=exc.status
+        )
+    flash(
+        _(
+            "Voided. %(points)s points went back to the household; it now has %(balance)s.",
+            points=done.refund_points,
+            balance=done.balance_after,
+        ),
+        "success",
+    )
+    return redirect(url_for(".sale", sale_id=sale_id))
+
+
+def _form_problem() -> dict[str, Any]:
+    return {"title": _("Please check the form."), "detail": "", "messages": []}
+
+
+def _sale_page(
+    sale_id: int,
+    *,
+    return_form: ReturnForm | None = None,
+    void_form: VoidForm | None = None,
+    problem: dict[str, Any] | None = None,
+    status: int = 200,
+    entered: dict[str, str] | None = None,
+) -> Any:
+    """One sale: its lines, returns and receipt, and for a manager the return and void forms.
+
+    A refused form is drawn again with what was typed; every drawing gets fresh keys, since a
+    refused submission recorded nothing.
+    """
     actor = current_actor()
     row = services.get_sale(db.session, actor=actor, sale_id=sale_id)
     receipt = services.sale_receipt(
         db.session, actor=actor, sale_id=sale_id, tz=local_tz(), copy=True, width=32
     )
-    return render_template(
-        "pos/sale.html", sale=row, receipt=receipt, returned=services.returned_qty(row)
+    return_form = return_form or ReturnForm(prefix="return", formdata=None)
+    void_form = void_form or VoidForm(prefix="void", formdata=None)
+    return_form.idempotency_key.data = uuid.uuid4().hex
+    void_form.idempotency_key.data = uuid.uuid4().hex
+    returned = services.returned_qty(row)
+    manager = actor.may_manage_shop(row.shop_code)
+    open_sale = row.status != "voided"
+    body = render_template(
+        "pos/sale.html",
+        sale=row,
+        head=services.household_heads(db.session, [row.household_id]).get(row.household_id, ""),
+        receipt=receipt,
+        returned=returned,
+        returnable={line.id: line.qty - returned.get(line.id, 0) for line in row.lines},
+        may_return=manager
+        and open_sale
+        and any(line.qty > returned.get(line.id, 0) for line in row.lines),
+        may_void=manager
+        and open_sale
+        and row.business_day == business_day(utcnow(), local_tz())
+        and any(line.qty > returned.get(line.id, 0) for line in row.lines),
+        return_form=return_form,
+        void_form=void_form,
+        problem=problem,
+        entered=entered or {},
     )
+    response = make_response(body, status)
+    # The forms carry one-time keys; a page from history must not resubmit an old one.
+    response.headers["Cache-Control"] = "no-store"
+    return response

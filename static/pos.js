@@ -249,6 +249,21 @@
     return out.join("\n");
   }
 
+  // The screen shows what the printer prints: the server's own layout of the committed
+  // sale. The quick local text above stays if that request fails.
+  function showServerReceipt(saleId) {
+    if (!d.receiptUrl) return;
+    fetch(d.receiptUrl.replace("/0/", "/" + saleId + "/") + "?format=text", {
+      credentials: "same-origin",
+      headers: { Accept: "text/plain" },
+    })
+      .then(function (response) { return response.ok ? response.text() : null; })
+      .then(function (text) {
+        if (text && state.done && !receiptBox.hidden) receiptBox.textContent = text;
+      })
+      .catch(function () {});
+  }
+
   function send(attempt) {
     state.busy = true;
     say(attempt > 1 ? fill(d.msgRetrying, { attempt: attempt - 1 }) : d.msgSending, "busy");
@@ -276,9 +291,11 @@
           state.customer.spendable = Math.max(result.data.balance_after - state.customer.floor, 0);
           receiptBox.textContent = receiptText(result.data);
           receiptBox.hidden = false;
+          showServerReceipt(result.data.sale_id);
           render();
           root.querySelector("[data-remaining]").textContent = state.customer.spendable;
           say(d.msgDone, "ok");
+          if (printerBox && d.printerUrl) pollPrinter(1500);
         } else if (result.status >= 500 || result.status === 0) {
           // The server may or may not have committed: only the same key may try again.
           retryLater(attempt);
@@ -381,6 +398,70 @@
       if (!active || active === document.body) scan.focus();
     }, 0);
   });
+  // The printer's line: its state, and the latest receipt that did not print, with Retry.
+  var printerBox = root.querySelector("[data-printer]");
+  var printerTimer = null;
+  var failedJob = null;
+  var PRINTER_POLL_MS = 5000;
+
+  function showPrinter(data) {
+    var states = JSON.parse(d.printerStates || "{}");
+    if (!data.configured) {
+      printerBox.hidden = true;
+      return;
+    }
+    printerBox.hidden = false;
+    var stateName = (data.status && data.status.state) || "unknown";
+    var badge = printerBox.querySelector("[data-printer-state]");
+    badge.textContent = states[stateName] || stateName;
+    badge.className = "printer-badge printer-" + stateName;
+    printerBox.dataset.state = stateName;
+    printerBox.querySelector("[data-printer-queued]").textContent = data.queued
+      ? fill(d.msgPrintQueued, { count: data.queued })
+      : "";
+    failedJob = data.last_failed_job;
+    var failedBox = printerBox.querySelector("[data-printer-failed]");
+    failedBox.hidden = !failedJob;
+    if (failedJob) {
+      failedBox.dataset.jobId = failedJob.id;
+      printerBox.querySelector("[data-printer-error]").textContent = fill(d.msgPrintFailed, {
+        error: failedJob.last_error || "",
+      });
+    }
+  }
+
+  function pollPrinter(delay) {
+    clearTimeout(printerTimer);
+    printerTimer = setTimeout(function () {
+      getJson(d.printerUrl, { headers: { Accept: "application/json" }, credentials: "same-origin" })
+        .then(function (result) {
+          if (result.status === 200) showPrinter(result.data);
+        })
+        .catch(function () {})
+        .then(function () { pollPrinter(PRINTER_POLL_MS); });
+    }, delay);
+  }
+
+  if (printerBox && d.printerUrl) {
+    printerBox.querySelector("[data-printer-retry]").addEventListener("click", function () {
+      if (!failedJob) return;
+      getJson(d.retryUrl.replace("/0/retry", "/" + failedJob.id + "/retry"), {
+        method: "POST",
+        headers: headers(),
+        credentials: "same-origin",
+      })
+        .then(function (result) {
+          if (result.status === 200) say(d.msgPrintRetried, "ok");
+        })
+        .catch(function () {})
+        .then(function () {
+          scan.focus();
+          pollPrinter(1000);
+        });
+    });
+    pollPrinter(0);
+  }
+
   render();
   scan.focus();
 })();

@@ -121,3 +121,15 @@ def test_csv_download_and_who_may_see_it(client, counter):
         422,
         "validation_error",
     )
+
+
+def test_a_name_that_looks_like_a_formula_stays_text_in_the_csv(client, counter, factory):
+    shop = counter.shop
+    evil = factory.product("EVIL", name='=HYPERLINK("http://x","点我")', points_price=1)
+    factory.receive(shop, (evil, 5))
+    sold = _sell(client, counter, "evil-1", {"sku": "EVIL", "qty": 1})
+    day = sold["receipt_no"].split("-")[1]
+    response = _report(client, counter, f"{day[:4]}-{day[4:6]}-{day[6:]}", format="csv")
+    body = response.get_data(as_text=True)
+    assert "'=HYPERLINK" in body
+    assert "\n=HYPERLINK" not in body and ",=HYPERLINK" not in body

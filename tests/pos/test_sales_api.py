@@ -237,14 +237,16 @@ def test_receipt_text_and_a_marked_copy(client, counter):
     text = response.get_data(as_text=True)
     assert data["receipt_no"] in text and "大米 10斤" in text and "覃德华" in text
     assert "140" in text and "160" in text
-    from pos.receipts import columns
+    from pos.receipts import gbk_columns
 
-    assert max(columns(line) for line in text.splitlines()) <= 32
+    assert max(gbk_columns(line) for line in text.splitlines()) <= 32
+    assert "副本" not in text
     copy = client.get(url, query_string={"copy": "true"}, headers=counter.clerk_headers)
-    assert copy.get_data(as_text=True) != text
-    assert_problem(
-        client.get(url, query_string={"format": "escpos"}, headers=counter.clerk_headers), 422
-    )
+    assert "副本" in copy.get_data(as_text=True)
+    wide = client.get(url, query_string={"width": 48}, headers=counter.clerk_headers)
+    assert max(gbk_columns(line) for line in wide.get_data(as_text=True).splitlines()) == 48
+    for bad in ({"format": "pdf"}, {"width": 40}):
+        assert_problem(client.get(url, query_string=bad, headers=counter.clerk_headers), 422)
 
 
 def test_unknown_household_is_404_and_changes_nothing(client, counter):
