@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import random
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -11,7 +12,7 @@ from sqlalchemy.orm import Session
 from config.auth import Role, create_user
 from inventory import services as inventory
 from ledger import services as ledger
-from ledger.models import Village
+from ledger.models import PointRule, Village
 from member_cards import services as cards
 from member_cards.signing import Keyring
 
@@ -49,6 +50,15 @@ COUNTY_RULES = [
 VILLAGE_RULES = [("GJY", "CLEAN_YARD", "庭院整洁评比获评（高家堰村）", 5, "household")]
 
 SHOPS = [("GJY", "高家堰诚信超市"), ("ZJB", "郑家榜诚信超市")]
+
+# The county's star categories, the demo rules in each, and the points a star needs per
+# month, quarter and year: (code, name, rule codes, (month, quarter, year)).
+CATEGORIES = [
+    ("ECOLOGY", "生态环保", ("CLEAN_YARD", "STRAW_BURN", "LITTER"), (3, 6, 20)),
+    ("WELFARE", "公益事业", ("VOLUNTEER", "ROAD_LAND"), (2, 6, 20)),
+    ("CUSTOMS", "文明乡风", ("FILIAL", "GAMBLING"), (10, 10, 20)),
+    ("NEIGHBOUR", "邻里互助", ("HELP_NEIGHBOUR",), (2, 4, 12)),
+]
 
 # (sku, name, name_en, unit, points, category, barcode)
 GOODS = [
@@ -105,6 +115,8 @@ def seed_demo(
             per=per,
             village_code=village,
         )
+
+    _seed_categories(session, admin, now)
 
     households = []
     names = iter(rng.sample([s + g for s in SURNAMES for g in GIVEN], 200))
@@ -202,6 +214,8 @@ def seed_demo(
             session, actor=admin, shop_code=code, lines=[(g[0], 15) for g in GOODS[:6]]
         )
 
+    sales = _seed_sales(session, rng, now=now, keyring=keyring, households=households)
+
     issued = []
     for code, _name, _floor in VILLAGES:
         issued += cards.issue_missing_cards(session, actor=admin, now=now, village_code=code)
@@ -213,8 +227,72 @@ def seed_demo(
 
     return (
         f"Seeded {len(VILLAGES)} villages, {len(households)} households, "
-        f"{len(events) + stars} awards and penalties, {len(SHOPS)} shops, {len(GOODS)} goods.\n"
+        f"{len(events) + stars} awards and penalties, {len(SHOPS)} shops, {len(GOODS)} goods, "
+        f"{sales} sales.\n"
         f"Sign in as admin (or cadre-zjb, manager-gjy, clerk-gjy, ...) "
         f"with password {DEMO_PASSWORD}"
         f"{sample}"
     )
+
+
+def _seed_categories(session: Session, admin: Any, now: datetime) -> None:
+    """The categories of the county's star scheme, their thresholds and their rules."""
+    from county import services as county
+
+    for position, (code, name, rule_codes, thresholds) in enumerate(CATEGORIES, start=1):
+        county.create_category(
+            session, actor=admin, now=now, code=code, name=name, position=position
+        )
+        for kind, points in zip(("month", "quarter", "year"), thresholds, strict=True):
+            county.set_threshold(
+                session, actor=admin, now=now, category_code=code, period_kind=kind, points=points
+            )
+        for rule in session.scalars(select(PointRule).where(PointRule.code.in_(rule_codes))):
+            rule.category_id = county.get_category(session, code).id
+    session.flush()
+
+
+def _seed_sales(
+    session: Session,
+    rng: random.Random,
+    *,
+    now: datetime,
+    keyring: Keyring | None,
+    households: list[Any],
+) -> int:
+    """A month of redemptions at both shops, so the dashboard has days, shops and goods."""
+    from zoneinfo import ZoneInfo
+
+    from config.auth import User
+    from config.errors import DomainError
+    from member_cards.signing import Keyring as KeyringClass
+    from pos import services as pos
+
+    keyring = keyring or KeyringClass("1", {"1": b"demo"})
+    tz = ZoneInfo("Asia/Shanghai")
+    cheap = [g for g in GOODS if g[4] <= 30]
+    made = 0
+    for n in range(60):
+        at = now - timedelta(minutes=rng.randint(0, 30 * 24 * 60))
+        shop_code = SHOPS[n % len(SHOPS)][0]
+        clerk = session.scalar(select(User).where(User.username == f"clerk-{shop_code.lower()}"))
+        household = rng.choice(households)
+        lines = [pos.LineRequest(qty=rng.randint(1, 2), sku=g[0]) for g in rng.sample(cheap, 2)]
+        try:
+            # A household short of points is simply skipped, as at a real counter.
+            with session.begin_nested():
+                pos.record_sale(
+                    session,
+                    actor=clerk,
+                    now=at,
+                    tz=tz,
+                    keyring=keyring,
+                    shop_code=shop_code,
+                    lines=lines,
+                    idempotency_key=f"demo-sale-{n}",
+                    household_id=household.id,
+                )
+        except DomainError:
+            continue
+        made += 1
+    return made

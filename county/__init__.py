@@ -1,0 +1,1 @@
+"""The county office's view: rule categories, stars, red and black lists, dashboard, exports."""
