@@ -6,7 +6,7 @@ PORT ?= 5000
 HOST ?= 127.0.0.1
 export INTEGRITY_POS_HOME ?= $(CURDIR)/instance
 
-.PHONY: run test lint format bench install translations clean
+.PHONY: run test lint format bench fuzz soak install translations clean
 
 $(BIN)/integrity-pos: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -44,6 +44,22 @@ bench: install
 	-createdb -h 127.0.0.1 -U postgres ipos_bench_checkout 2>/dev/null
 	$(BIN)/python bench/ledger.py
 	$(BIN)/python bench/checkout.py
+	$(BIN)/python bench/receipts.py
+
+# The county's reports on 130,000 households and 10 million transfers (bench/reports.py).
+bench-reports: install
+	-createdb -h 127.0.0.1 -U postgres ipos_bench_reports 2>/dev/null
+	$(BIN)/python bench/reports.py
+
+# Longer than `make test` allows: many more fuzzed examples and invariant steps.
+fuzz: install
+	FUZZ_EXAMPLES=200 INVARIANT_EXAMPLES=300 INVARIANT_STEPS=60 \
+		$(BIN)/pytest -q -s -p no:cacheprovider tests/test_api_fuzz.py tests/test_invariants.py
+
+# Ten minutes of 13 counters and an award importer against the production server.
+soak: install
+	-createdb -h 127.0.0.1 -U postgres ipos_soak 2>/dev/null
+	$(BIN)/python bench/soak.py
 
 clean:
 	rm -rf $(VENV) instance .pytest_cache .ruff_cache

@@ -21,7 +21,14 @@ from config.errors import PROBLEM_JSON, handle_http_exception
 
 
 class ProblemSchema(ma.Schema):
-    """RFC 9457 problem details, with API.md's stable machine code."""
+    """RFC 9457 problem details, with API.md's stable machine code.
+
+    Problems carry extension members (the shortfall, the lines that could not be
+    returned, field errors), so the documented schema admits more than these fields.
+    """
+
+    class Meta:
+        unknown = ma.INCLUDE
 
     type = fields.String()
     status = fields.Integer(required=True)

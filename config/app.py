@@ -12,6 +12,7 @@ from flask_migrate import Migrate
 from config import i18n, templating
 from config.auth import csrf, login_manager
 from config.db import configure_engine, db
+from config.limits import limiter
 from config.settings import ensure_secrets, load_settings
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -43,6 +44,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     migrate.init_app(app, db, directory=str(ROOT / "migrations"), render_as_batch=True)
     login_manager.init_app(app)
     csrf.init_app(app)
+    limiter.init_app(app)
     i18n.init_app(app)
     templating.init_app(app)
     _register_blueprints(app)
@@ -52,29 +54,41 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
 
 def _register_blueprints(app: Flask) -> None:
     # Importing models here puts every table on the metadata before anything uses it.
+    import county.models  # noqa: F401
     import inventory.models  # noqa: F401
     import ledger.models  # noqa: F401
     import member_cards.models  # noqa: F401
     import pos.models  # noqa: F401
     from config import errors
     from config.api import api
+    from config.audit_views import bp as audit_pages
     from config.auth_views import api_blp as auth_api
     from config.auth_views import bp as auth_pages
+    from county.api import blp as county_api
+    from county.views import bp as county_pages
     from inventory.api import blp as inventory_api
     from inventory.views import bp as inventory_pages
     from ledger.api import blp as ledger_api
     from ledger.views import bp as ledger_pages
     from member_cards.api import blp as cards_api
     from member_cards.views import bp as cards_pages
+    from pos import printing_models  # noqa: F401
     from pos.api import blp as pos_api
+    from pos.printer_api import blp as printing_api
+    from pos.printer_views import bp as printer_pages
     from pos.views import bp as pos_pages
 
     api.init_app(app)
     app.register_blueprint(errors.bp)
+    api.register_blueprint(county_api)
+    app.register_blueprint(county_pages)
     for blueprint in (auth_api, ledger_api, cards_api, inventory_api, pos_api):
         api.register_blueprint(blueprint)
+    api.register_blueprint(printing_api)
     for blueprint in (auth_pages, ledger_pages, cards_pages, inventory_pages, pos_pages):
         app.register_blueprint(blueprint)
+    app.register_blueprint(printer_pages)
+    app.register_blueprint(audit_pages)
 
     @app.route("/")
     def home() -> Any:

@@ -7,6 +7,7 @@ import functools
 import hashlib
 import secrets
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, ParamSpec, TypeVar
 
@@ -14,7 +15,7 @@ from flask import g, request
 from flask_babel import lazy_gettext as _l
 from flask_login import LoginManager, current_user
 from flask_wtf.csrf import CSRFError, CSRFProtect
-from sqlalchemy import ForeignKey, String, select
+from sqlalchemy import ForeignKey, String, bindparam, select
 from sqlalchemy.orm import Mapped, Session, mapped_column, relationship
 from werkzeug.security import check_password_hash, generate_password_hash
 
@@ -27,6 +28,8 @@ class Role(enum.StrEnum):
     CADRE = "cadre"
     MANAGER = "manager"
     CLERK = "clerk"
+    # A shop's print agent: fetches and acknowledges that shop's print jobs, nothing else.
+    PRINT_AGENT = "print_agent"
 
 
 TOKEN_PREFIX = "ipos_"
@@ -44,6 +47,9 @@ class User(db.Model):
     village_code: Mapped[str | None] = mapped_column(String(32))
     active: Mapped[bool] = mapped_column(default=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # Wrong passwords in a row; at LOCK_AFTER_FAILURES the account locks for a while.
+    failed_logins: Mapped[int] = mapped_column(default=0, server_default="0")
+    locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     tokens: Mapped[list[ApiToken]] = relationship(back_populates="user")
 
@@ -85,6 +91,9 @@ class User(db.Model):
     def may_manage_shop(self, shop_code: str) -> bool:
         return self.is_admin or (self.role == Role.MANAGER and self.shop_code == shop_code)
 
+    def may_fetch_print_jobs(self, shop_code: str) -> bool:
+        return self.is_admin or (self.role == Role.PRINT_AGENT and self.shop_code == shop_code)
+
 
 class ApiToken(db.Model):
     __tablename__ = "api_tokens"
@@ -103,6 +112,9 @@ def hash_token(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
+_SHOP_ROLES = (Role.MANAGER, Role.CLERK, Role.PRINT_AGENT)
+
+
 def create_user(
     session: Session,
     *,
@@ -117,7 +129,7 @@ def create_user(
         raise ValidationFailed(_l("username must be 1 to 64 characters"))
     if role not in set(Role):
         raise ValidationFailed(_l("role must be one of %(roles)s", roles=", ".join(Role)))
-    if role in (Role.MANAGER, Role.CLERK) and not shop_code:
+    if role in _SHOP_ROLES and not shop_code:
         raise ValidationFailed(_l("a manager or clerk needs a shop"))
     if role == Role.CADRE and not village_code:
         raise ValidationFailed(_l("a cadre needs a village"))
@@ -128,7 +140,7 @@ def create_user(
     user = User(
         username=username,
         role=str(role),
-        shop_code=shop_code if role in (Role.MANAGER, Role.CLERK) else None,
+        shop_code=shop_code if role in _SHOP_ROLES else None,
         village_code=village_code if role == Role.CADRE else None,
     )
     user.set_password(password)
@@ -156,11 +168,66 @@ def authenticate_password(session: Session, username: str, password: str) -> Use
     return user if user.check_password(password) else None
 
 
+LOCK_AFTER_FAILURES = 5
+LOCK_FOR = timedelta(minutes=15)
+
+
+@dataclass(frozen=True)
+class SignIn:
+    """The outcome of a password check: the user, or why not (locked until when)."""
+
+    user: User | None
+    locked_until: datetime | None = None
+
+
+def sign_in(session: Session, username: str, password: str, *, now: datetime) -> SignIn:
+    """Check a password and count failures: five wrong in a row lock the account a while.
+
+    The caller commits whatever the outcome, so a failure is counted even though the
+    request fails. A locked account is refused even with the right password.
+    """
+    user = session.scalar(select(User).where(User.username == username))
+    if user is None or not user.active:
+        check_password_hash(_DUMMY_HASH, password)
+        return SignIn(None)
+    if user.locked_until is not None and user.locked_until > now:
+        # The same work as a real check, so timing does not tell a locked account apart.
+        check_password_hash(_DUMMY_HASH, password)
+        return SignIn(None, locked_until=user.locked_until)
+    if user.check_password(password):
+        user.failed_logins, user.locked_until = 0, None
+        session.flush()
+        return SignIn(user)
+    user.failed_logins += 1
+    if user.failed_logins >= LOCK_AFTER_FAILURES:
+        user.failed_logins, user.locked_until = 0, now + LOCK_FOR
+    session.flush()
+    return SignIn(None, locked_until=user.locked_until)
+
+
+def unlock_user(session: Session, username: str) -> User:
+    user = session.scalar(select(User).where(User.username == username))
+    if user is None:
+        raise ValidationFailed(_l("no user %(username)s", username=username))
+    user.failed_logins, user.locked_until = 0, None
+    session.flush()
+    return user
+
+
 def authenticate_token(session: Session, token: str, *, now: datetime) -> User | None:
-    row = session.scalar(select(ApiToken).where(ApiToken.token_hash == hash_token(token)))
-    if row is None or row.expires_at <= now or not row.user.active:
-        return None
-    return row.user
+    # Every API request asks this: one query for the user, not the token then its user.
+    return session.scalar(_USER_BY_TOKEN, {"token_hash": hash_token(token), "now": now})
+
+
+_USER_BY_TOKEN = (
+    select(User)
+    .join(ApiToken, ApiToken.user_id == User.id)
+    .where(
+        ApiToken.token_hash == bindparam("token_hash"),
+        ApiToken.expires_at > bindparam("now", type_=UTCDateTime()),
+        User.active.is_(True),
+    )
+)
 
 
 _DUMMY_HASH = generate_password_hash("not a real password")
@@ -218,15 +285,20 @@ P = ParamSpec("P")
 R = TypeVar("R")
 
 
+# Every role of a person. A print agent's token sits on an unattended counter PC for a
+# year: it may fetch its shop's print jobs and nothing else, so "any role" leaves it out.
+PEOPLE = (Role.ADMIN, Role.CADRE, Role.MANAGER, Role.CLERK)
+
+
 def roles_required(*roles: Role) -> Callable[[Callable[P, R]], Callable[P, R]]:
-    """API views: authenticate, then refuse roles outside the list (403)."""
-    allowed = {str(r) for r in roles}
+    """API views: authenticate, then refuse roles outside the list (403); none: any person."""
+    allowed = {str(r) for r in roles or PEOPLE}
 
     def decorate(fn: Callable[P, R]) -> Callable[P, R]:
         @functools.wraps(fn)
         def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
             actor = api_actor()
-            if allowed and actor.role not in allowed:
+            if actor.role not in allowed:
                 raise Forbidden(_l("your role may not do this"))
             return fn(*args, **kwargs)
 
@@ -237,14 +309,14 @@ def roles_required(*roles: Role) -> Callable[[Callable[P, R]], Callable[P, R]]:
 
 def page_roles_required(*roles: Role) -> Callable[[Callable[P, Any]], Callable[P, Any]]:
     """HTML views: send strangers to the login page, refuse other roles with a 403 page."""
-    allowed = {str(r) for r in roles}
+    allowed = {str(r) for r in roles or PEOPLE}
 
     def decorate(fn: Callable[P, Any]) -> Callable[P, Any]:
         @functools.wraps(fn)
         def wrapper(*args: P.args, **kwargs: P.kwargs) -> Any:
             if not current_user.is_authenticated:
                 return login_manager.unauthorized()
-            if allowed and current_user.role not in allowed:
+            if current_user.role not in allowed:
                 raise Forbidden()
             return fn(*args, **kwargs)
 

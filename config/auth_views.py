@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -17,9 +17,11 @@ from wtforms.validators import DataRequired, Length
 
 from config.api import BaseSchema, LocalDateTime
 from config.api import Blueprint as ApiBlueprint
-from config.auth import authenticate_password, issue_token
-from config.db import db, transactional, utcnow
+from config.auth import SignIn, issue_token, sign_in
+from config.db import db, run_unit_of_work, utcnow
 from config.errors import Unauthenticated
+from config.limits import limiter
+from config.timeutil import to_local
 
 api_blp = ApiBlueprint("auth_api", __name__, url_prefix="/api/v1/auth", description="Sign in")
 
@@ -35,18 +37,42 @@ class TokenOut(BaseSchema):
     role = fields.String()
 
 
+def _login_limit() -> str:
+    # One budget per address for the page and the token endpoint together.
+    return current_app.config.get("LOGIN_RATE_LIMIT", "20 per minute")
+
+
+def _locked_message(until: datetime) -> str:
+    return _(
+        "Too many wrong passwords: this account is locked until %(time)s. "
+        "Ask the county office to unlock it sooner.",
+        time=to_local(until).strftime("%H:%M"),
+    )
+
+
 @api_blp.route("/token", methods=["POST"])
+@limiter.shared_limit(_login_limit, scope="sign-in", methods=["POST"])
 @api_blp.arguments(TokenIn)
 @api_blp.response(201, TokenOut)
 @api_blp.doc(security=[])
-@transactional()
 def create_token(data: dict[str, Any]) -> Any:
-    user = authenticate_password(db.session, data["username"], data["password"])
-    if user is None:
+    now = utcnow()
+
+    def attempt() -> tuple[SignIn, Any]:
+        outcome = sign_in(db.session, data["username"], data["password"], now=now)
+        if outcome.user is None:
+            return outcome, None
+        ttl = timedelta(hours=current_app.config["TOKEN_TTL_HOURS"])
+        return outcome, issue_token(db.session, outcome.user, now=now, ttl=ttl)
+
+    # Committed whatever the outcome: a wrong password must count towards the lockout.
+    outcome, issued = run_unit_of_work(attempt)
+    if issued is None:
+        if outcome.locked_until is not None and outcome.locked_until > now:
+            raise Unauthenticated(_locked_message(outcome.locked_until))
         raise Unauthenticated(_l("wrong username or password"))
-    ttl = timedelta(hours=current_app.config["TOKEN_TTL_HOURS"])
-    token, row = issue_token(db.session, user, now=utcnow(), ttl=ttl)
-    return {"token": token, "expires_at": row.expires_at, "role": user.role}
+    token, row = issued
+    return {"token": token, "expires_at": row.expires_at, "role": outcome.user.role}
 
 
 bp = Blueprint("auth", __name__)
@@ -68,16 +94,23 @@ def _safe_next(target: str | None) -> str:
 
 
 @bp.route("/login", methods=["GET", "POST"])
+@limiter.shared_limit(_login_limit, scope="sign-in", methods=["POST"])
 def login() -> Any:
     form = LoginForm()
     status = 200
     if form.validate_on_submit():
-        user = authenticate_password(db.session, form.username.data, form.password.data)
-        if user is not None:
-            login_user(user)
+        now = utcnow()
+        username, password = form.username.data, form.password.data
+        # Committed whatever the outcome: a wrong password must count towards the lockout.
+        outcome = run_unit_of_work(lambda: sign_in(db.session, username, password, now=now))
+        if outcome.user is not None:
+            login_user(outcome.user)
             db.session.commit()
             return redirect(_safe_next(request.args.get("next")))
-        flash(_("Wrong username or password."), "error")
+        if outcome.locked_until is not None and outcome.locked_until > now:
+            flash(_locked_message(outcome.locked_until), "error")
+        else:
+            flash(_("Wrong username or password."), "error")
         status = 401
     elif request.method == "POST":
         status = 400

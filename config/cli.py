@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import getpass
 import sys
 from pathlib import Path
 
@@ -12,6 +13,7 @@ from flask_migrate import upgrade
 from sqlalchemy import select
 
 from config.app import create_app
+from config.audit import record_event
 from config.auth import Role, User, create_user, issue_token
 from config.db import db, utcnow
 from config.errors import DomainError
@@ -21,6 +23,14 @@ from config.settings import ensure_secrets
 @click.group(cls=FlaskGroup, create_app=create_app, add_version_option=False)
 def main() -> None:
     """Integrity Supermarket POS."""
+
+
+def _cli_actor() -> str:
+    # Who ran the command, as the operating system knows them: the audit log's "who".
+    try:
+        return f"cli:{getpass.getuser()}"
+    except (KeyError, OSError):
+        return "cli"
 
 
 def _fail(message: str) -> None:
@@ -39,6 +49,86 @@ def init_db() -> None:
     ensure_system_accounts(db.session)
     db.session.commit()
     click.echo("Database is at the latest revision.")
+
+
+@main.command("unlock-user")
+@click.argument("username")
+@with_appcontext
+def unlock_user_command(username: str) -> None:
+    """Lift the lockout after too many wrong passwords, before it ends by itself."""
+    from config.auth import unlock_user
+
+    try:
+        unlock_user(db.session, username)
+    except DomainError as exc:
+        _fail(str(exc.detail or exc.title))
+    record_event(
+        db.session, actor=_cli_actor(), action="cli.unlock-user", detail={"username": username}
+    )
+    db.session.commit()
+    click.echo(f"{username} may sign in again.")
+
+
+@main.command("backup")
+@click.argument("path", type=click.Path(dir_okay=False, path_type=Path))
+@with_appcontext
+def backup_command(path: Path) -> None:
+    """Write the database and the instance's secrets to one archive; safe while selling."""
+    from config.backup import BackupError, backup_instance
+
+    try:
+        manifest = backup_instance(
+            database_url=current_app.config["SQLALCHEMY_DATABASE_URI"],
+            home=Path(current_app.config["HOME"]),
+            target=path,
+            now=utcnow(),
+        )
+    except BackupError as exc:
+        _fail(str(exc))
+    else:
+        revision = manifest.alembic_revision or "-"
+        click.echo(f"Backup written to {path} ({manifest.backend}, schema {revision}).")
+
+
+@main.command("restore")
+@click.argument("path", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--force", is_flag=True, help="Replace a database that already holds a ledger.")
+@with_appcontext
+def restore_command(path: Path, force: bool) -> None:
+    """Restore a backup into this instance, bring it to this program's schema, verify it."""
+    from alembic.config import Config
+    from alembic.script import ScriptDirectory
+
+    from config.backup import BackupError, restore_instance
+    from ledger.services import verify_ledger
+
+    config = Config()
+    config.set_main_option("script_location", current_app.extensions["migrate"].directory)
+    known = {script.revision for script in ScriptDirectory.from_config(config).walk_revisions()}
+    # The restore replaces the database under this process: no pooled connection may linger.
+    db.session.remove()
+    db.engine.dispose()
+    try:
+        manifest = restore_instance(
+            archive=path,
+            database_url=current_app.config["SQLALCHEMY_DATABASE_URI"],
+            home=Path(current_app.config["HOME"]),
+            known_revisions=known,
+            force=force,
+        )
+    except BackupError as exc:
+        _fail(str(exc))
+        return
+    if manifest.alembic_revision:
+        upgrade()
+    report = verify_ledger(db.session)
+    db.session.rollback()
+    click.echo(f"Restored the backup of {manifest.created_at}.")
+    click.echo(f"Ledger verified: {report.transfers_checked} transfers checked.")
+    if not report.ok:
+        for problem in report.problems:
+            click.echo(f"  {problem}", err=True)
+        _fail("the restored ledger does not verify")
 
 
 @main.command("create-user")
@@ -70,6 +160,12 @@ def create_user_command(
         )
     except DomainError as exc:
         _fail(str(exc.detail))
+    record_event(
+        db.session,
+        actor=_cli_actor(),
+        action="cli.create-user",
+        detail={"username": username, "role": role, "shop": shop_code, "village": village_code},
+    )
     db.session.commit()
     click.echo(f"Created {user.role} {user.username}.")
 
@@ -87,6 +183,9 @@ def create_token_command(username: str, hours: int | None) -> None:
         _fail(f"no active user {username}")
     ttl = timedelta(hours=hours or current_app.config["TOKEN_TTL_HOURS"])
     token, _row = issue_token(db.session, user, now=utcnow(), ttl=ttl)
+    record_event(
+        db.session, actor=_cli_actor(), action="cli.create-token", detail={"username": username}
+    )
     db.session.commit()
     click.echo(token)
 
@@ -115,26 +214,36 @@ def seed_demo_command(skip_if_seeded: bool) -> None:
     click.echo(summary)
 
 
-@main.command("serve")
+# No app in the parent: with several workers each builds its own after the fork.
+@main.command("serve", with_appcontext=False)
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=5000, type=click.IntRange(1, 65535), show_default=True)
 @click.option("--threads", default=8, type=click.IntRange(1, 64), show_default=True)
-def serve(host: str, port: int, threads: int) -> None:
+@click.option(
+    "--workers",
+    type=click.IntRange(1, 64),
+    help="Processes sharing the socket (default: one per core, at most 2; 1 on Windows).",
+)
+def serve(host: str, port: int, threads: int, workers: int | None) -> None:
     """Serve the app with waitress (production WSGI server, also on Windows)."""
-    import waitress
+    from config import serving
 
-    app = create_app()
-    click.echo(f"Serving on http://{host}:{port}")
-    waitress.serve(app, host=host, port=port, threads=threads, ident="integrity-pos")
+    workers = workers or serving.default_workers()
+    click.echo(f"Serving on http://{host}:{port} ({workers} x {threads} threads)")
+    make_app = serving.app_factory(create_app, threads)
+    sys.exit(serving.serve(make_app, host=host, port=port, threads=threads, workers=workers))
 
 
 def _register_domain_commands() -> None:
+    from county.cli import county_group
     from inventory.cli import inventory
     from ledger.cli import ledger
     from member_cards.cli import cards
+    from pos.cli import print_agent
 
-    for group in (ledger, inventory, cards):
+    for group in (ledger, inventory, cards, county_group):
         main.add_command(group)
+    main.add_command(print_agent)
 
 
 _register_domain_commands()

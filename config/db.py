@@ -114,13 +114,19 @@ def transactional(attempts: int = 3) -> Callable[[Callable[P, R]], Callable[P, R
         @functools.wraps(fn)
         def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
             for attempt in range(1, attempts + 1):
+                committing = False
                 try:
                     result = fn(*args, **kwargs)
+                    committing = True
                     db.session.commit()
                     return result
                 except (IntegrityError, OperationalError) as exc:
                     db.session.rollback()
-                    if attempt == attempts or not _is_retryable(exc):
+                    # A connection lost before COMMIT was sent recorded nothing: a fresh
+                    # connection may try again. Lost during COMMIT, the outcome is unknown,
+                    # so the client retries with its key instead.
+                    lost = getattr(exc, "connection_invalidated", False) and not committing
+                    if attempt == attempts or not (lost or _is_retryable(exc)):
                         raise
                     time.sleep(0.01 * attempt)
                 except BaseException:

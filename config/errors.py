@@ -7,7 +7,7 @@ from typing import Any
 
 from flask import Blueprint, Response, current_app, json, render_template, request
 from flask_babel import lazy_gettext as _l
-from sqlalchemy.exc import DataError, DBAPIError, OperationalError
+from sqlalchemy.exc import DataError, DBAPIError, InterfaceError, OperationalError
 from werkzeug.exceptions import HTTPException
 
 log = logging.getLogger(__name__)
@@ -165,6 +165,8 @@ _HTTP_CODES = {
     413: "validation_error",
     415: "validation_error",
     422: "validation_error",
+    # Only signing in is rate limited on the API: too many tries is a refused sign-in.
+    429: "unauthenticated",
 }
 
 
@@ -240,13 +242,38 @@ def handle_http_exception(exc: HTTPException) -> Response:
     return response
 
 
-def handle_database_unavailable(exc: OperationalError) -> Response:
-    # Lost connections are retryable for the client; anything else is a real bug.
+def handle_database_unavailable(exc: DBAPIError) -> Response:
+    # Lost connections are retryable for the client; a full or read-only disk needs the
+    # office, but is no bug either; anything else is a real bug.
+    if _cannot_store(exc):
+        log.error("database cannot store: %s", exc.orig)
+        return handle_domain_error(
+            Unavailable(
+                _l(
+                    "The database cannot store anything now (the disk is full or read-only). "
+                    "Nothing was recorded; please call the county office."
+                )
+            )
+        )
     if getattr(exc, "connection_invalidated", False) or _looks_disconnected(exc):
         log.warning("database unavailable: %s", exc.orig)
         err = Unavailable()
         return handle_domain_error(err)
     return handle_unexpected(exc)
+
+
+def _cannot_store(exc: DBAPIError) -> bool:
+    text = str(exc.orig).lower()
+    sqlstate = getattr(exc.orig, "sqlstate", None) or ""
+    # 53xxx: PostgreSQL's insufficient resources (53100 disk full); 25006: read-only.
+    return (
+        sqlstate.startswith("53")
+        or sqlstate == "25006"
+        or any(
+            marker in text
+            for marker in ("database or disk is full", "readonly database", "disk i/o error")
+        )
+    )
 
 
 def _looks_disconnected(exc: DBAPIError) -> bool:
@@ -259,9 +286,21 @@ def _looks_disconnected(exc: DBAPIError) -> bool:
             "terminating connection",
             "could not connect",
             "connection is closed",
+            "connection is lost",
             "database is locked",
+            # PostgreSQL being restarted: a shutdown in progress, or not yet up again.
+            "shutting down",
+            "starting up",
+            "in recovery mode",
         )
-    )
+    ) or getattr(exc.orig, "sqlstate", None) in {
+        "57P01",
+        "57P02",
+        "57P03",
+        "08000",
+        "08003",
+        "08006",
+    }
 
 
 def handle_data_error(exc: DataError) -> Response:
@@ -302,5 +341,7 @@ bp = Blueprint("errors", __name__)
 bp.app_errorhandler(DomainError)(handle_domain_error)
 bp.app_errorhandler(HTTPException)(handle_http_exception)
 bp.app_errorhandler(OperationalError)(handle_database_unavailable)
+# psycopg reports some lost connections as interface errors ("the connection is lost").
+bp.app_errorhandler(InterfaceError)(handle_database_unavailable)
 bp.app_errorhandler(DataError)(handle_data_error)
 bp.app_errorhandler(Exception)(handle_unexpected)

@@ -22,8 +22,7 @@ from flask import (
 )
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
-from flask_limiter import Limiter, RateLimitExceeded
-from flask_limiter.util import get_remote_address
+from flask_limiter import RateLimitExceeded
 from flask_login import current_user
 
 from config import fonts
@@ -36,6 +35,7 @@ from config.errors import (
     UnknownCard,
     handle_http_exception,
 )
+from config.limits import limiter
 from config.timeutil import to_local
 from ledger import services as ledger
 from ledger.labels import KIND_LABELS
@@ -64,9 +64,6 @@ EVENT_LABELS = {
     "reprinted": _l("reprinted"),
 }
 
-# The public page is the only thing limited, so memory storage per process is enough:
-# it slows a guesser down, and signatures make guessing hopeless anyway.
-limiter = Limiter(key_func=get_remote_address, storage_uri="memory://", strategy="moving-window")
 
 T = TypeVar("T")
 
@@ -75,7 +72,6 @@ T = TypeVar("T")
 def _setup(state: Any) -> None:
     for key, value in DEFAULTS.items():
         state.app.config.setdefault(key, value)
-    limiter.init_app(state.app)
     try:
         signing.keyring_from_config(state.app.config)
     except signing.KeyringError as exc:
@@ -103,6 +99,10 @@ def _back(target: str | None) -> Any:
 
 def _flash_refusal(exc: DomainError) -> None:
     db.session.rollback()
+    if exc.status in (403, 404):
+        # Another village's household or a card that is not there: nothing to fix on the
+        # form, so the plain refusal page (403/404), not a message on the way back.
+        raise exc
     detail = str(exc.detail) if exc.detail is not None else ""
     title = str(exc.title)
     errors = exc.extra.get("errors") or {}

@@ -20,6 +20,13 @@
     });
   });
 
+  // Print buttons: the page's own print stylesheet makes the paper copy.
+  document.querySelectorAll("[data-print-page]").forEach(function (button) {
+    button.addEventListener("click", function () {
+      window.print();
+    });
+  });
+
   // The award form: a rule takes persons (if per person), no rule takes points.
   document.querySelectorAll("form[data-award-form]").forEach(function (form) {
     var select = form.querySelector("select[name=rule_code]");

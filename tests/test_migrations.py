@@ -13,6 +13,7 @@ from alembic.migration import MigrationContext
 from flask_migrate import downgrade, upgrade
 from sqlalchemy import create_engine, inspect, text
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError
 
 from config.app import create_app
 from config.db import db
@@ -58,6 +59,7 @@ def test_upgrade_matches_the_models_and_downgrade_undoes_it(empty_database, tmp_
             assert _diff() == []
             tables = set(inspect(db.engine).get_table_names())
             assert tables == set(db.metadata.tables) | {"alembic_version"}
+            _assert_the_audit_log_is_append_only()
 
             downgrade(revision="base")
             assert set(inspect(db.engine).get_table_names()) <= {"alembic_version"}
@@ -68,3 +70,15 @@ def test_upgrade_matches_the_models_and_downgrade_undoes_it(empty_database, tmp_
         finally:
             db.session.remove()
             db.engine.dispose()
+
+
+def _assert_the_audit_log_is_append_only() -> None:
+    """The migration's hand-written triggers: the log takes inserts and nothing else."""
+    with db.engine.begin() as conn:
+        conn.execute(
+            text("INSERT INTO audit_events (at, actor, action) VALUES (:at, 'x', 'y')"),
+            {"at": "2026-11-27 00:00:00+00:00"},
+        )
+    for statement in ("UPDATE audit_events SET actor = 'z'", "DELETE FROM audit_events"):
+        with pytest.raises(DBAPIError, match="append-only"), db.engine.begin() as conn:
+            conn.execute(text(statement))

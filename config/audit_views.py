@@ -1,0 +1,79 @@
+"""The county office's audit page: who changed what, when and from where, and its export."""
+
+from __future__ import annotations
+
+import io
+from datetime import date, datetime, time, timedelta
+from typing import Any
+
+from flask import Blueprint, Response, render_template, request
+
+from config.audit import AuditQuery, find_events
+from config.auth import Role, page_roles_required
+from config.db import db
+from config.errors import ValidationFailed
+from config.spreadsheets import SafeCsvWriter
+from config.timeutil import local_tz, to_local
+
+bp = Blueprint("audit", __name__)
+
+
+def _query() -> tuple[AuditQuery, dict[str, str]]:
+    args = {key: (request.args.get(key) or "").strip()[:100] for key in ("actor", "action")}
+    days = {key: (request.args.get(key) or "").strip() for key in ("since", "until")}
+    try:
+        since = date.fromisoformat(days["since"]) if days["since"] else None
+        until = date.fromisoformat(days["until"]) if days["until"] else None
+    except ValueError as exc:
+        raise ValidationFailed(errors={"since": ["YYYY-MM-DD"], "until": ["YYYY-MM-DD"]}) from exc
+    tz = local_tz()
+
+    def start_of(day: date) -> datetime:
+        return datetime.combine(day, time.min, tzinfo=tz)
+
+    query = AuditQuery(
+        actor=args["actor"] or None,
+        action=args["action"] or None,
+        since=start_of(since) if since else None,
+        # A day's events run to the local midnight that ends it.
+        until=start_of(until + timedelta(days=1)) if until else None,
+        limit=5000 if request.path.endswith(".csv") else 200,
+    )
+    return query, {**args, **days}
+
+
+@bp.route("/audit")
+@page_roles_required(Role.ADMIN)
+def events() -> Any:
+    query, form = _query()
+    rows = find_events(db.session, query)
+    return render_template("audit/events.html", rows=rows, form=form, limit=query.limit)
+
+
+@bp.route("/audit.csv")
+@page_roles_required(Role.ADMIN)
+def export() -> Any:
+    query, _form = _query()
+    out = io.StringIO()
+    writer = SafeCsvWriter(out, lineterminator="\r\n")
+    writer.writerow(["时间", "操作人", "角色", "来源地址", "操作", "方法", "路径", "内容"])
+    for row in find_events(db.session, query):
+        writer.writerow(
+            [
+                to_local(row.at).strftime("%Y-%m-%d %H:%M:%S"),
+                row.actor,
+                row.role or "",
+                row.address or "",
+                row.action,
+                row.method or "",
+                row.path or "",
+                row.detail or "",
+            ]
+        )
+    # A byte-order mark, so Excel and WPS read the Chinese as UTF-8.
+    body = "\ufeff" + out.getvalue()
+    return Response(
+        body,
+        mimetype="text/csv",
+        headers={"Content-Disposition": 'attachment; filename="audit.csv"'},
+    )

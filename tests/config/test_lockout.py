@@ -1,0 +1,96 @@
+"""Signing in: wrong passwords lock the account a while, and one address cannot hammer it."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from sqlalchemy import select, update
+
+from config.auth import LOCK_AFTER_FAILURES, User
+from config.cli import main
+from config.db import db, utcnow
+from config.limits import limiter
+from tests.conftest import make_test_app
+from tests.factories import PASSWORD
+from tests.inventory.helpers import form_value
+
+
+def _login(client, username: str, password: str):
+    page = client.get("/login").get_data(as_text=True)
+    return client.post(
+        "/login",
+        data={
+            "username": username,
+            "password": password,
+            "csrf_token": form_value(page, "csrf_token"),
+        },
+    )
+
+
+def test_five_wrong_passwords_lock_the_account_with_a_clear_message(client, factory):
+    clerk = factory.user("clerk", shop="GJY", username="clerk-lock")
+    for _ in range(LOCK_AFTER_FAILURES - 1):
+        refused = _login(client, "clerk-lock", "wrong")
+        assert refused.status_code == 401
+        assert "锁定" not in refused.get_data(as_text=True)
+    locked = _login(client, "clerk-lock", "wrong")
+    assert locked.status_code == 401 and "锁定" in locked.get_data(as_text=True)
+    # Even the right password is refused while the lock lasts.
+    still = _login(client, "clerk-lock", PASSWORD)
+    assert still.status_code == 401 and "锁定" in still.get_data(as_text=True)
+    api = client.post("/api/v1/auth/token", json={"username": "clerk-lock", "password": PASSWORD})
+    assert api.status_code == 401 and api.mimetype == "application/problem+json"
+    assert api.get_json()["code"] == "unauthenticated" and "锁定" in api.get_json()["detail"]
+
+    # When the lock has run out, the right password works and the count starts again.
+    db.session.execute(
+        update(User).where(User.id == clerk.id).values(locked_until=utcnow() - timedelta(seconds=1))
+    )
+    db.session.commit()
+    assert _login(client, "clerk-lock", PASSWORD).status_code == 302
+    db.session.expire_all()
+    user = db.session.scalar(select(User).where(User.id == clerk.id))
+    assert user.failed_logins == 0 and user.locked_until is None
+    db.session.rollback()
+
+
+def test_a_right_password_resets_the_count(client, factory):
+    factory.user("clerk", shop="GJY", username="clerk-count")
+    for _ in range(LOCK_AFTER_FAILURES - 1):
+        _login(client, "clerk-count", "wrong")
+    assert _login(client, "clerk-count", PASSWORD).status_code == 302
+    client.post("/logout", data={})
+    for _ in range(LOCK_AFTER_FAILURES - 1):
+        assert _login(client, "clerk-count", "wrong").status_code == 401
+    assert _login(client, "clerk-count", PASSWORD).status_code == 302
+
+
+def test_the_office_unlocks_an_account_from_the_command_line(app, factory):
+    factory.user("clerk", shop="GJY", username="clerk-unlock")
+    client = app.test_client()
+    for _ in range(LOCK_AFTER_FAILURES):
+        _login(client, "clerk-unlock", "wrong")
+    assert _login(client, "clerk-unlock", PASSWORD).status_code == 401
+    result = app.test_cli_runner().invoke(main, ["unlock-user", "clerk-unlock"])
+    assert result.exit_code == 0, result.output
+    assert _login(client, "clerk-unlock", PASSWORD).status_code == 302
+    missing = app.test_cli_runner().invoke(main, ["unlock-user", "nobody"])
+    assert missing.exit_code == 1
+
+
+def test_one_address_is_slowed_down_whatever_the_username(backend, tmp_path):
+    app = make_test_app(backend, tmp_path, LOGIN_RATE_LIMIT="3 per minute")
+    limiter.reset()
+    client = app.test_client()
+    with app.app_context():
+        answers = [
+            client.post("/api/v1/auth/token", json={"username": f"u{n}", "password": "x"})
+            for n in range(4)
+        ]
+        assert [a.status_code for a in answers] == [401, 401, 401, 429]
+        assert answers[-1].mimetype == "application/problem+json"
+        assert answers[-1].get_json()["code"] == "unauthenticated"
+        assert _login(client, "u9", "x").status_code == 429
+        db.session.remove()
+        db.engine.dispose()
+    limiter.reset()
