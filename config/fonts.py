@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
+import threading
 from pathlib import Path
 
 from flask_babel import lazy_gettext as _l
@@ -50,3 +52,29 @@ def find_cjk_font(configured: str | os.PathLike[str] | None) -> Path:
             paths=", ".join(str(p) for p in candidates),
         )
     )
+
+
+_registered: dict[Path, tuple[str, frozenset[int]]] = {}
+_registered_lock = threading.Lock()
+
+
+def register_pdf_font(path: Path) -> tuple[str, frozenset[int]]:
+    """Register the font with ReportLab once per process; its name and the code points it has.
+
+    The code points let a PDF refuse a name the font cannot draw instead of printing boxes.
+    """
+    from reportlab.pdfbase import pdfmetrics
+    from reportlab.pdfbase.ttfonts import TTFError, TTFont
+
+    with _registered_lock:
+        if path not in _registered:
+            name = "CJK-" + hashlib.sha256(str(path).encode()).hexdigest()[:12]
+            try:
+                font = TTFont(name, str(path), subfontIndex=0)
+            except (TTFError, OSError) as exc:
+                raise FontMissing(
+                    _l("The font %(path)s cannot be used: %(error)s", path=str(path), error=exc)
+                ) from exc
+            pdfmetrics.registerFont(font)
+            _registered[path] = (name, frozenset(font.face.charToGlyph))
+        return _registered[path]

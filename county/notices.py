@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import hashlib
 import io
-import threading
 from datetime import date, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -15,12 +13,10 @@ from reportlab.lib.enums import TA_CENTER, TA_RIGHT
 from reportlab.lib.pagesizes import A4
 from reportlab.lib.styles import ParagraphStyle
 from reportlab.lib.units import mm
-from reportlab.pdfbase import pdfmetrics
-from reportlab.pdfbase.ttfonts import TTFError, TTFont
 from reportlab.platypus import Paragraph, SimpleDocTemplate, Spacer, Table, TableStyle
 from reportlab.platypus.flowables import Flowable
 
-from config.fonts import FontMissing
+from config.fonts import FontMissing, register_pdf_font
 from county.services import BlackList, RedList, TenStarList
 
 # The notice speaks to villagers in Chinese whatever the operator's screen language is:
@@ -30,24 +26,6 @@ RED = colors.Color(0.66, 0.11, 0.12)
 DARK = colors.Color(0.15, 0.15, 0.15)
 GREY = colors.Color(0.45, 0.45, 0.45)
 MARGIN = 16 * mm
-
-_fonts: dict[Path, tuple[str, frozenset[int]]] = {}
-_lock = threading.Lock()
-
-
-def _register(path: Path) -> tuple[str, frozenset[int]]:
-    with _lock:
-        if path not in _fonts:
-            name = "NOTICE-" + hashlib.sha256(str(path).encode()).hexdigest()[:12]
-            try:
-                font = TTFont(name, str(path), subfontIndex=0)
-            except (TTFError, OSError) as exc:
-                raise FontMissing(
-                    _l("The font %(path)s cannot be used: %(error)s", path=str(path), error=exc)
-                ) from exc
-            pdfmetrics.registerFont(font)
-            _fonts[path] = (name, frozenset(font.face.charToGlyph))
-        return _fonts[path]
 
 
 def _check(texts: list[str], path: Path, covered: frozenset[int]) -> None:
@@ -132,7 +110,7 @@ def render_notice(
     today: date,
 ) -> bytes:
     """The period's red list, black list and (when the scheme is complete) ten-star households."""
-    font, covered = _register(font_path)
+    font, covered = register_pdf_font(font_path)
     st = _styles(font)
     place = red.village.name if red.village is not None else COUNTY_NAME
     period = red.period

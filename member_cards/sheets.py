@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import hashlib
 import io
-import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,10 +14,9 @@ from qrcode.constants import ERROR_CORRECT_Q
 from reportlab.lib.pagesizes import A4
 from reportlab.lib.units import mm
 from reportlab.pdfbase import pdfmetrics
-from reportlab.pdfbase.ttfonts import TTFError, TTFont
 from reportlab.pdfgen import canvas
 
-from config.fonts import FontMissing
+from config.fonts import FontMissing, register_pdf_font
 
 # Q (25% recovery) rather than the minimum M: cards live in pockets and get scratched,
 # and at Q a typical payload still fits QR version 3 (29 modules), about 1 mm a module.
@@ -67,26 +64,6 @@ CARD_NOTES = (
 HEAD_LABEL = "户主"
 VILLAGE_LABEL = "村："
 SERIAL_LABEL = "卡号："
-
-
-_fonts: dict[Path, tuple[str, frozenset[int]]] = {}
-_fonts_lock = threading.Lock()
-
-
-def _register_font(path: Path) -> tuple[str, frozenset[int]]:
-    """Register the font with ReportLab once per process; returns its name and code points."""
-    with _fonts_lock:
-        if path not in _fonts:
-            name = "CJK-" + hashlib.sha256(str(path).encode()).hexdigest()[:12]
-            try:
-                font = TTFont(name, str(path), subfontIndex=0)
-            except (TTFError, OSError) as exc:
-                raise FontMissing(
-                    _l("The font %(path)s cannot be used: %(error)s", path=str(path), error=exc)
-                ) from exc
-            pdfmetrics.registerFont(font)
-            _fonts[path] = (name, frozenset(font.face.charToGlyph))
-        return _fonts[path]
 
 
 @dataclass(frozen=True)
@@ -204,7 +181,7 @@ def _draw_card(pdf: canvas.Canvas, face: CardFace, x: float, y: float, font: str
 
 def render_sheet(faces: Sequence[CardFace], *, font_path: Path, title: str) -> bytes:
     """A PDF of the cards, ten to an A4 page, in the order given."""
-    font, covered = _register_font(font_path)
+    font, covered = register_pdf_font(font_path)
     _check_glyphs(faces, font_path, covered)
     out = io.BytesIO()
     pdf = canvas.Canvas(out, pagesize=A4, pageCompression=1)

@@ -291,3 +291,16 @@ def page(browser: Any) -> Iterator[Any]:
     page = context.new_page()
     yield page
     context.close()
+
+
+def browser_sign_in(
+    page: Any, live_server: str, username: str, password: str | None = None
+) -> None:
+    """Sign in through the real login page, as a person would, and wait for the next page."""
+    from tests.factories import PASSWORD
+
+    page.goto(f"{live_server}/login")
+    page.fill("input[name=username]", username)
+    page.fill("input[name=password]", password or PASSWORD)
+    page.press("input[name=password]", "Enter")
+    page.wait_for_url(f"{live_server}/**")

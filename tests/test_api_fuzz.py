@@ -18,28 +18,13 @@ from hypothesis import HealthCheck, given, settings
 from schemathesis import checks
 from schemathesis.generation import GenerationMode
 
+from tests.conftest import API_ERROR_CODES
 from tests.factories import Factory
 
 EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "5"))
 # `make test` replays the same examples on every run, so CI is repeatable; `make fuzz`
 # sets FUZZ_EXAMPLES and explores new ones each time.
 DERANDOMIZE = "FUZZ_EXAMPLES" not in os.environ
-
-API_CODES = {
-    "unauthenticated",
-    "forbidden",
-    "not_found",
-    "validation_error",
-    "idempotency_conflict",
-    "insufficient_points",
-    "out_of_stock",
-    "unknown_product",
-    "unknown_card",
-    "invalid_card",
-    "card_revoked",
-    "return_exceeds_sale",
-    "conflict",
-}
 
 
 @pytest.fixture(params=["sqlite"])
@@ -69,7 +54,7 @@ def problem_json_with_a_known_code(ctx: Any, response: Any, case: Any) -> bool |
     )
     body = response.json()
     code = body.get("code")
-    assert code in API_CODES, f"{response.status_code} has code {code!r}, not one of API.md's"
+    assert code in API_ERROR_CODES, f"{response.status_code} has code {code!r}, not one of API.md's"
     assert body.get("status") == response.status_code
     return None
 

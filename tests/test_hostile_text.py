@@ -11,8 +11,9 @@ from typing import Any
 import pytest
 
 from config.db import db
-from tests.factories import PASSWORD, Factory
-from tests.inventory.helpers import form_value
+from tests.conftest import browser_sign_in
+from tests.factories import Factory
+from tests.inventory.helpers import sign_in
 
 SCRIPT = "<script>alert(1)</script>"
 IMAGE = '<img src=x onerror="alert(2)">'
@@ -42,19 +43,6 @@ def hostile(app: Any, factory: Factory) -> dict[str, Any]:
     }
 
 
-def _sign_in(client: Any, username: str) -> None:
-    page = client.get("/login").get_data(as_text=True)
-    response = client.post(
-        "/login",
-        data={
-            "username": username,
-            "password": PASSWORD,
-            "csrf_token": form_value(page, "csrf_token"),
-        },
-    )
-    assert response.status_code == 302
-
-
 def _sell(client: Any, hostile: dict[str, Any], reason: str = SCRIPT) -> dict[str, Any]:
     sold = client.post(
         "/api/v1/shops/GJY/sales",
@@ -82,7 +70,7 @@ def _sell(client: Any, hostile: dict[str, Any], reason: str = SCRIPT) -> dict[st
 
 def test_pages_escape_markup(client, hostile, factory):
     sale = _sell(client, hostile)
-    _sign_in(client, factory.admin.username)
+    sign_in(client, factory.admin.username)
     pages = [
         f"/households/{hostile['household']}",
         "/households",
@@ -134,7 +122,7 @@ def test_exports_and_pdfs_keep_formulas_and_markup_inert(client, hostile, factor
     sale = _sell(client, hostile)
     receipt_day = sale["receipt_no"].split("-")[1]
     day = f"{receipt_day[:4]}-{receipt_day[4:6]}-{receipt_day[6:]}"
-    _sign_in(client, factory.admin.username)
+    sign_in(client, factory.admin.username)
     households = client.get("/county/exports/households.csv").get_data(as_text=True)
     assert FORMULA not in households.replace("'" + FORMULA, "")
     report = client.get(
@@ -159,21 +147,13 @@ def test_no_script_runs_in_a_real_browser(live_server, page, hostile, factory, c
     db.session.rollback()
     dialogs: list[str] = []
     page.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
-    page.goto(f"{live_server}/login")
-    page.fill("input[name=username]", username)
-    page.fill("input[name=password]", PASSWORD)
-    page.press("input[name=password]", "Enter")
-    page.wait_for_url(f"{live_server}/**")
+    browser_sign_in(page, live_server, username)
     for url in (f"/households/{household}", "/households", "/shops/GJY/reports/daily", "/audit"):
         page.goto(live_server + url)
         page.wait_for_load_state("load")
     page.goto(f"{live_server}/logout")
     page.context.clear_cookies()
-    page.goto(f"{live_server}/login")
-    page.fill("input[name=username]", manager)
-    page.fill("input[name=password]", PASSWORD)
-    page.press("input[name=password]", "Enter")
-    page.wait_for_url(f"{live_server}/**")
+    browser_sign_in(page, live_server, manager)
     page.goto(f"{live_server}/counter")
     page.keyboard.type(hostile["payload"], delay=2)
     page.keyboard.press("Enter")

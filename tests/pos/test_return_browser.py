@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from config.db import db
-from tests.factories import PASSWORD
+from tests.conftest import browser_sign_in
 from tests.pos.conftest import Counter, balance, on_hand, sale_body
 
 pytestmark = pytest.mark.browser
@@ -28,11 +28,7 @@ def test_a_manager_scans_a_receipt_and_takes_goods_back(
     ).get_json()
     username = counter.manager.username
     db.session.rollback()
-    page.goto(f"{live_server}/login")
-    page.fill("input[name=username]", username)
-    page.fill("input[name=password]", PASSWORD)
-    page.press("input[name=password]", "Enter")
-    page.wait_for_url(f"{live_server}/**")
+    browser_sign_in(page, live_server, username)
     page.goto(f"{live_server}/shops/GJY/sales")
     # The receipt number field has focus: a scanner types the receipt's code and Enter.
     page.keyboard.type(sold["receipt_no"], delay=2)
