@@ -289,8 +289,17 @@ def page(browser: Any) -> Iterator[Any]:
     context = browser.new_context(viewport={"width": 1024, "height": 768}, locale="zh-CN")
     context.set_default_timeout(10_000)
     page = context.new_page()
+    # Every browser test also proves the pages keep to the Content-Security-Policy.
+    refused: list[str] = []
+    page.on(
+        "console",
+        lambda message: (
+            refused.append(message.text) if "Content Security Policy" in message.text else None
+        ),
+    )
     yield page
     context.close()
+    assert not refused, f"the page broke its Content-Security-Policy: {refused}"
 
 
 def browser_sign_in(

@@ -430,3 +430,24 @@ def test_every_endpoint_and_page_answers_each_role_as_the_table_says(app, world)
             if signs_in and key not in ("POST auth.logout", "GET home", "GET auth.login"):
                 problems.append(f"{key}: {role} may, but was sent to sign in")
     assert not problems, "\n".join(problems)
+
+
+def test_every_page_form_needs_its_csrf_token(app, world):
+    """A forged cross-site POST (no token, or another session's) changes nothing: 400."""
+    clients = _clients(app, world)
+    forged = clients[K][2]  # a valid token, but of the clerk's session
+    checked = 0
+    for rule in app.url_map.iter_rules():
+        if "POST" not in rule.methods or rule.rule.startswith("/api/"):
+            continue
+        key = f"POST {rule.endpoint}"
+        spec = ACCESS[key]
+        role = A if spec.roles == PUBLIC or A in spec.roles else sorted(spec.roles)[0]
+        client = clients[role][0]
+        path = _path(rule, world.values)
+        for token in (None, forged):
+            data = {} if token is None else {"csrf_token": token}
+            response = client.post(path, data=data)
+            assert response.status_code == 400, f"{key} without its token: {response.status_code}"
+        checked += 1
+    assert checked >= 20  # every page form there is (24 when this was written)

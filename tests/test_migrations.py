@@ -82,3 +82,61 @@ def _assert_the_audit_log_is_append_only() -> None:
     for statement in ("UPDATE audit_events SET actor = 'z'", "DELETE FROM audit_events"):
         with pytest.raises(DBAPIError, match="append-only"), db.engine.begin() as conn:
             conn.execute(text(statement))
+
+
+def test_upgrade_keeps_the_rows_of_a_database_in_use(empty_database, tmp_path):
+    """0001 -> head over real rows: batch rebuilds must not trip over foreign keys."""
+    app = create_app(
+        {"HOME": str(tmp_path), "SECRET_KEY": "x", "SQLALCHEMY_DATABASE_URI": empty_database}
+    )
+    now = "2026-11-01 08:00:00+00:00"
+    with app.app_context():
+        try:
+            upgrade(revision="0001")
+            with db.engine.begin() as conn:
+                conn.execute(
+                    text(
+                        "INSERT INTO villages (id, code, name, redemption_floor, created_at) "
+                        "VALUES (1, 'ZJB', '郑家榜村', 0, :now)"
+                    ),
+                    {"now": now},
+                )
+                conn.execute(
+                    text(
+                        "INSERT INTO point_rules (id, code, title, points, per, active, "
+                        "created_at) VALUES (1, 'CLEAN', '清扫', 3, 'household', TRUE, :now)"
+                    ),
+                    {"now": now},
+                )
+                for account_id, kind, code in ((1, "issuance", "ISSUANCE"), (2, "shop", "X")):
+                    conn.execute(
+                        text(
+                            "INSERT INTO accounts (id, kind, code, balance, earned_total, "
+                            "penalty_total, redeemed_total, entry_count, head_hash, created_at) "
+                            "VALUES (:id, :kind, :code, 0, 0, 0, 0, 0, :zero, :now)"
+                        ),
+                        {
+                            "id": account_id,
+                            "kind": kind,
+                            "code": code,
+                            "zero": "0" * 64,
+                            "now": now,
+                        },
+                    )
+                conn.execute(
+                    text(
+                        "INSERT INTO transfers (id, idempotency_key, request_hash, kind, "
+                        "debit_account_id, credit_account_id, amount, chain_account_id, "
+                        "entry_seq, balance_after, rule_id, created_at, prev_hash, hash) "
+                        "VALUES (1, 'k', 'h', 'award', 1, 2, 3, 2, 1, 3, 1, :now, :zero, :zero)"
+                    ),
+                    {"now": now, "zero": "0" * 64},
+                )
+            upgrade()
+            assert _diff() == []
+            with db.engine.connect() as conn:
+                assert conn.execute(text("SELECT rule_id FROM transfers")).scalar() == 1
+                assert conn.execute(text("SELECT category_id FROM point_rules")).one() == (None,)
+        finally:
+            db.session.remove()
+            db.engine.dispose()
