@@ -93,3 +93,19 @@ def test_every_operation_answers_inside_its_contract(api_schema: Any, app: Flask
             failures.append(f"{operation.verbose_name} ({mode.value}): {str(exc)[:1500]}")
     print(f"\nexamples fuzzed: {examples} over {len(operations)} operations")
     assert not failures, "\n\n".join(failures)
+
+
+def test_ids_beyond_the_database_integers_are_not_found(app, factory):
+    """Found by the fuzzer: a 22-digit id reached SQLite and overflowed (500)."""
+    client = app.test_client()
+    headers = factory.headers(factory.admin)
+    huge = "2033172577123802546176"
+    for path in (
+        f"/api/v1/households/{huge}",
+        f"/api/v1/households/{huge}/statement",
+        f"/api/v1/shops/GJY/stock/operations/{huge}",
+        f"/api/v1/sales/{huge}",
+    ):
+        response = client.get(path, headers=headers)
+        assert response.status_code == 404, path
+        assert response.get_json()["code"] == "not_found"

@@ -76,7 +76,8 @@ def _altered(body: dict[str, Any]) -> dict[str, Any]:
         field = next(name for name in ("qty", "delta", "counted") if name in line)
         line[field] += 1 if line[field] != -1 else -1
     elif "points" in other:
-        other["points"] += 1
+        # Away from zero: a zero-point award is malformed, not a different request.
+        other["points"] += 1 if other["points"] > 0 else -1
     else:
         other["reason"] = body["reason"] + "!"
     if not other["lines"]:
