@@ -7,6 +7,7 @@ from datetime import date, datetime, time, timedelta
 from typing import Any
 
 from flask import Blueprint, Response, render_template, request
+from flask_babel import lazy_gettext as _l
 
 from config.audit import AuditQuery, find_events
 from config.auth import Role, page_roles_required
@@ -21,22 +22,23 @@ bp = Blueprint("audit", __name__)
 def _query() -> tuple[AuditQuery, dict[str, str]]:
     args = {key: (request.args.get(key) or "").strip()[:100] for key in ("actor", "action")}
     days = {key: (request.args.get(key) or "").strip() for key in ("since", "until")}
-    try:
-        since = date.fromisoformat(days["since"]) if days["since"] else None
-        until = date.fromisoformat(days["until"]) if days["until"] else None
-    except ValueError as exc:
-        raise ValidationFailed(errors={"since": ["YYYY-MM-DD"], "until": ["YYYY-MM-DD"]}) from exc
     tz = local_tz()
 
     def start_of(day: date) -> datetime:
         return datetime.combine(day, time.min, tzinfo=tz)
 
+    try:
+        since = date.fromisoformat(days["since"]) if days["since"] else None
+        until = date.fromisoformat(days["until"]) if days["until"] else None
+        # A day's events run to the local midnight that ends it (none after 9999-12-31).
+        end = start_of(until + timedelta(days=1)) if until else None
+    except (ValueError, OverflowError) as exc:
+        raise ValidationFailed(errors={"since": ["YYYY-MM-DD"], "until": ["YYYY-MM-DD"]}) from exc
     query = AuditQuery(
         actor=args["actor"] or None,
         action=args["action"] or None,
         since=start_of(since) if since else None,
-        # A day's events run to the local midnight that ends it.
-        until=start_of(until + timedelta(days=1)) if until else None,
+        until=end,
         limit=5000 if request.path.endswith(".csv") else 200,
     )
     return query, {**args, **days}
@@ -56,7 +58,17 @@ def export() -> Any:
     query, _form = _query()
     out = io.StringIO()
     writer = SafeCsvWriter(out, lineterminator="\r\n")
-    writer.writerow(["时间", "操作人", "角色", "来源地址", "操作", "方法", "路径", "内容"])
+    headers = (
+        _l("Time"),
+        _l("User"),
+        _l("Role"),
+        _l("Network address"),
+        _l("Operation"),
+        _l("Method"),
+        _l("Path"),
+        _l("Details"),
+    )
+    writer.writerow([str(header) for header in headers])
     for row in find_events(db.session, query):
         writer.writerow(
             [

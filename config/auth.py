@@ -159,15 +159,6 @@ def issue_token(
     return token, row
 
 
-def authenticate_password(session: Session, username: str, password: str) -> User | None:
-    user = session.scalar(select(User).where(User.username == username))
-    if user is None or not user.active:
-        # Same cost whether or not the user exists, so timing does not list usernames.
-        check_password_hash(_DUMMY_HASH, password)
-        return None
-    return user if user.check_password(password) else None
-
-
 LOCK_AFTER_FAILURES = 5
 LOCK_FOR = timedelta(minutes=15)
 
@@ -188,6 +179,7 @@ def sign_in(session: Session, username: str, password: str, *, now: datetime) ->
     """
     user = session.scalar(select(User).where(User.username == username))
     if user is None or not user.active:
+        # Same cost whether or not the user exists, so timing does not list usernames.
         check_password_hash(_DUMMY_HASH, password)
         return SignIn(None)
     if user.locked_until is not None and user.locked_until > now:

@@ -22,6 +22,7 @@ from sqlalchemy import case, func, or_, select
 from sqlalchemy.orm import Session, aliased
 
 from config.auth import User
+from config.spreadsheets import formula_safe
 from county.services import BlackList, Period, RedList, local_text
 from inventory.models import Product, Shop, StockLevel, StockMovement
 from ledger import services as ledger
@@ -45,8 +46,6 @@ MOVEMENT_NAMES = {
     "transfer_out": "调出",
 }
 STATUS_NAMES = {"active": "正常"}
-# A cell Excel or WPS would run as a formula; a leading apostrophe keeps it text.
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
 @dataclass
@@ -59,19 +58,13 @@ class Table:
     widths: Sequence[int] = ()
 
 
-def _cell(value: Any) -> Any:
-    if isinstance(value, str) and value.startswith(_FORMULA_START):
-        return "'" + value
-    return value
-
-
 def to_csv(table: Table) -> bytes:
     """UTF-8 with a BOM and CRLF line ends: what Excel and WPS open as Chinese text."""
     out = io.StringIO(newline="")
     writer = csv.writer(out, lineterminator="\r\n")
     writer.writerow(table.headers)
     for row in table.rows:
-        writer.writerow(["" if v is None else _text(_cell(v)) for v in row])
+        writer.writerow(["" if v is None else _text(formula_safe(v)) for v in row])
     return "\ufeff".encode() + out.getvalue().encode("utf-8")
 
 
@@ -109,7 +102,7 @@ def _xlsx_value(value: Any) -> Any:
         return value.replace(tzinfo=None)
     if isinstance(value, bool):
         return "是" if value else "否"
-    return _cell(value)
+    return formula_safe(value)
 
 
 def _sheet_title(title: str) -> str:

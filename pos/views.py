@@ -15,7 +15,7 @@ from config.errors import DomainError, ValidationFailed
 from config.templating import problem_box
 from config.timeutil import business_day, local_tz, to_local
 from inventory.forms import read_lines
-from pos import services
+from pos import receipts, services
 from pos.forms import ReturnForm, VoidForm
 
 bp = Blueprint("pos", __name__)
@@ -223,31 +223,30 @@ def _sale_page(
     refused submission recorded nothing.
     """
     actor = current_actor()
+    tz = local_tz()
     row = services.get_sale(db.session, actor=actor, sale_id=sale_id)
-    receipt = services.sale_receipt(
-        db.session, actor=actor, sale_id=sale_id, tz=local_tz(), copy=True, width=32
-    )
+    # One look-up of shop, household and clerk serves the receipt and the page's heading.
+    receipt = services.receipt_data(db.session, row, tz=tz, copy=True)
     return_form = return_form or ReturnForm(prefix="return", formdata=None)
     void_form = void_form or VoidForm(prefix="void", formdata=None)
     return_form.idempotency_key.data = uuid.uuid4().hex
     void_form.idempotency_key.data = uuid.uuid4().hex
     returned = services.returned_qty(row)
-    manager = actor.may_manage_shop(row.shop_code)
-    open_sale = row.status != "voided"
+    returnable = {line.id: line.qty - returned.get(line.id, 0) for line in row.lines}
+    open_to_manager = (
+        actor.may_manage_shop(row.shop_code)
+        and row.status != "voided"
+        and any(left > 0 for left in returnable.values())
+    )
     body = render_template(
         "pos/sale.html",
         sale=row,
-        head=services.household_heads(db.session, [row.household_id]).get(row.household_id, ""),
-        receipt=receipt,
+        head=receipt.head_name,
+        receipt=receipts.render_text(receipts.layout_receipt(receipt, columns=32)),
         returned=returned,
-        returnable={line.id: line.qty - returned.get(line.id, 0) for line in row.lines},
-        may_return=manager
-        and open_sale
-        and any(line.qty > returned.get(line.id, 0) for line in row.lines),
-        may_void=manager
-        and open_sale
-        and row.business_day == business_day(utcnow(), local_tz())
-        and any(line.qty > returned.get(line.id, 0) for line in row.lines),
+        returnable=returnable,
+        may_return=open_to_manager,
+        may_void=open_to_manager and row.business_day == business_day(utcnow(), tz),
         return_form=return_form,
         void_form=void_form,
         problem=problem,

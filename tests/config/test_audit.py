@@ -68,9 +68,10 @@ def test_sign_in_attempts_are_recorded_without_the_password(client, factory):
 
 
 def test_the_log_refuses_updates_and_deletes(app, runner):
-    assert runner.invoke(
+    created = runner.invoke(
         main, ["create-user", "x-audit", "--role", "admin", "--password", "p" * 10]
     )
+    assert created.exit_code == 0, created.output
     [event] = [e for e in _events() if e.action == "cli.create-user"]
     assert event.actor.startswith("cli") and "x-audit" in event.detail
     for statement in (
@@ -126,3 +127,4 @@ def test_the_page_and_export_are_for_the_admin_only(client, factory):
     assert export.mimetype == "text/csv" and body.startswith("\ufeff")
     assert "/api/v1/products" in body
     assert client.get("/audit?since=not-a-date").status_code == 422
+    assert client.get("/audit?until=9999-12-31").status_code == 422

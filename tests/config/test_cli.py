@@ -11,9 +11,9 @@ import pytest
 from sqlalchemy import func, inspect, select
 
 from config.app import create_app
-from config.auth import User, authenticate_password
+from config.auth import User, sign_in
 from config.cli import main
-from config.db import db
+from config.db import db, utcnow
 from ledger.models import Account, Household, Transfer, Village
 
 
@@ -54,7 +54,7 @@ def test_create_user_with_password_option(runner, session):
     assert result.exit_code == 0, result.output
     assert "Created admin office." in result.output
     session.rollback()
-    user = authenticate_password(session, "office", "long enough pw")
+    user = sign_in(session, "office", "long enough pw", now=utcnow()).user
     assert user is not None and user.role == "admin"
     assert user.village_code is None and user.shop_code is None
 
@@ -69,7 +69,7 @@ def test_create_user_prompts_for_the_password_twice(runner, session, factory):
     assert result.exit_code == 0, result.output
     assert "do not match" in result.output
     session.rollback()
-    user = authenticate_password(session, "cadre-gjy", "second password")
+    user = sign_in(session, "cadre-gjy", "second password", now=utcnow()).user
     assert user is not None and user.village_code == "GJY"
 
 
@@ -165,7 +165,7 @@ def test_seed_demo_once_then_refuse_or_skip(runner, session):
     # The demo users sign in with the documented password.
     from config.demo import DEMO_PASSWORD
 
-    assert authenticate_password(session, "cadre-zjb", DEMO_PASSWORD) is not None
+    assert sign_in(session, "cadre-zjb", DEMO_PASSWORD, now=utcnow()).user is not None
 
 
 def test_seed_demo_refuses_cleanly_when_a_user_came_first(runner, session):
