@@ -2,6 +2,14 @@
 (function () {
   "use strict";
 
+  // Chromium applies `autofocus` at its next rendering update, which can come after a
+  // scanner's first keystroke: that character would be lost. Focusing here, before the
+  // document's load event, makes the field ready as soon as the page is.
+  var autofocus = document.querySelector("[autofocus]");
+  if (autofocus && document.activeElement !== autofocus) {
+    autofocus.focus();
+  }
+
   // A second click while the first submission is on its way would post twice on forms
   // without an idempotency key; on the award form the key makes it harmless anyway.
   document.querySelectorAll("form[data-submit-once]").forEach(function (form) {

@@ -312,4 +312,6 @@ def browser_sign_in(
     page.fill("input[name=username]", username)
     page.fill("input[name=password]", password or PASSWORD)
     page.press("input[name=password]", "Enter")
-    page.wait_for_url(f"{live_server}/**")
+    # Not `{live_server}/**`: that matches the login page itself and returns before the
+    # sign-in has landed, so the next `goto` would race the form's own navigation.
+    page.wait_for_url(lambda url: url.startswith(live_server) and "/login" not in url)

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 
 from config.db import db
+from tests.conftest import browser_sign_in
 from tests.county.conftest import County
 from tests.county.test_dashboard import shops  # noqa: F401  (fixture)
-from tests.factories import PASSWORD
 
 pytestmark = pytest.mark.browser
 
@@ -21,11 +21,7 @@ def backend(request: pytest.FixtureRequest) -> str:
 def test_the_dashboard_draws_its_charts(live_server, page, built: County, shops):  # noqa: F811
     username = built.admin.username
     db.session.rollback()
-    page.goto(f"{live_server}/login")
-    page.fill("input[name=username]", username)
-    page.fill("input[name=password]", PASSWORD)
-    page.press("input[name=password]", "Enter")
-    page.wait_for_url(f"{live_server}/**")
+    browser_sign_in(page, live_server, username)
 
     page.goto(f"{live_server}/county/dashboard")
     charts = page.locator("svg.chart")

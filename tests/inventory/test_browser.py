@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from config.db import db
-from tests.factories import PASSWORD
+from tests.conftest import browser_sign_in
 from tests.inventory.helpers import on_hand
 
 pytestmark = pytest.mark.browser
@@ -30,11 +30,7 @@ def test_receiving_by_scanner_alone(live_server, page, factory, shop, rice, oil,
     # On SQLite even a read holds the write lock until the transaction ends: end the test's
     # own, or the server would wait for it.
     db.session.rollback()
-    page.goto(f"{live_server}/login")
-    page.fill("input[name=username]", username)
-    page.fill("input[name=password]", PASSWORD)
-    page.press("input[name=password]", "Enter")
-    page.wait_for_url(f"{live_server}/**")
+    browser_sign_in(page, live_server, username)
 
     page.goto(f"{live_server}/shops/{code}/stock/receive")
     page.fill("input[name=reference]", "送货单 2026-118")

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from config.db import db
-from tests.factories import PASSWORD
+from tests.conftest import browser_sign_in
 from tests.pos.conftest import Counter, balance, on_hand
 
 pytestmark = pytest.mark.browser
@@ -26,11 +26,7 @@ def scan(page: Any, code: str) -> None:
 
 
 def _open_counter(page: Any, live_server: str, username: str) -> None:
-    page.goto(f"{live_server}/login")
-    page.fill("input[name=username]", username)
-    page.fill("input[name=password]", PASSWORD)
-    page.press("input[name=password]", "Enter")
-    page.wait_for_url(f"{live_server}/**")
+    browser_sign_in(page, live_server, username)
     page.goto(f"{live_server}/counter")
     assert page.evaluate("document.activeElement.matches('[data-scan]')")
 
