@@ -15,7 +15,8 @@ from flask import g, request
 from flask_babel import lazy_gettext as _l
 from flask_login import LoginManager, current_user
 from flask_wtf.csrf import CSRFError, CSRFProtect
-from sqlalchemy import ForeignKey, String, bindparam, select
+from sqlalchemy import ForeignKey, String, bindparam, delete, or_, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Mapped, Session, mapped_column, relationship
 from werkzeug.security import check_password_hash, generate_password_hash
 
@@ -33,13 +34,14 @@ class Role(enum.StrEnum):
 
 
 TOKEN_PREFIX = "ipos_"
+USERNAME_MAX = 64
 
 
 class User(db.Model):
     __tablename__ = "users"
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    username: Mapped[str] = mapped_column(String(64), unique=True)
+    username: Mapped[str] = mapped_column(String(USERNAME_MAX), unique=True)
     password_hash: Mapped[str] = mapped_column(String(256))
     role: Mapped[str] = mapped_column(String(16))
     # Scopes are codes, not foreign keys: config must not depend on ledger or inventory.
@@ -47,9 +49,6 @@ class User(db.Model):
     village_code: Mapped[str | None] = mapped_column(String(32))
     active: Mapped[bool] = mapped_column(default=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
-    # Wrong passwords in a row; at LOCK_AFTER_FAILURES the account locks for a while.
-    failed_logins: Mapped[int] = mapped_column(default=0, server_default="0")
-    locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     tokens: Mapped[list[ApiToken]] = relationship(back_populates="user")
 
@@ -161,6 +160,26 @@ def issue_token(
 
 LOCK_AFTER_FAILURES = 5
 LOCK_FOR = timedelta(minutes=15)
+# A failure this old no longer counts towards a lock; its row is swept away.
+FAILURES_FORGOTTEN_AFTER = timedelta(days=1)
+
+
+class SignInFailure(db.Model):
+    """Wrong passwords in a row for a username, kept whether or not such a user exists.
+
+    Keyed by the name as typed, not by the user: if only real accounts locked, five tries
+    would tell anyone which usernames exist.
+    """
+
+    __tablename__ = "sign_in_failures"
+
+    username: Mapped[str] = mapped_column(String(USERNAME_MAX), primary_key=True)
+    failures: Mapped[int] = mapped_column(default=0)
+    locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_failed_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+
+
+_failures = SignInFailure.__table__
 
 
 @dataclass(frozen=True)
@@ -175,34 +194,62 @@ def sign_in(session: Session, username: str, password: str, *, now: datetime) ->
     """Check a password and count failures: five wrong in a row lock the account a while.
 
     The caller commits whatever the outcome, so a failure is counted even though the
-    request fails. A locked account is refused even with the right password.
+    request fails. A locked name is refused even with the right password. Unknown and
+    inactive names count and lock exactly like real ones, at the same cost in time, so
+    neither the answers nor their timing tell which usernames exist.
     """
+    username = username[:USERNAME_MAX]
+    locked_until = session.scalar(
+        select(_failures.c.locked_until).where(_failures.c.username == username)
+    )
+    if locked_until is not None and locked_until > now:
+        check_password_hash(_DUMMY_HASH, password)
+        return SignIn(None, locked_until=locked_until)
     user = session.scalar(select(User).where(User.username == username))
-    if user is None or not user.active:
-        # Same cost whether or not the user exists, so timing does not list usernames.
+    if user is not None and user.active:
+        if user.check_password(password):
+            session.execute(delete(_failures).where(_failures.c.username == username))
+            return SignIn(user)
+    else:
         check_password_hash(_DUMMY_HASH, password)
-        return SignIn(None)
-    if user.locked_until is not None and user.locked_until > now:
-        # The same work as a real check, so timing does not tell a locked account apart.
-        check_password_hash(_DUMMY_HASH, password)
-        return SignIn(None, locked_until=user.locked_until)
-    if user.check_password(password):
-        user.failed_logins, user.locked_until = 0, None
-        session.flush()
-        return SignIn(user)
-    user.failed_logins += 1
-    if user.failed_logins >= LOCK_AFTER_FAILURES:
-        user.failed_logins, user.locked_until = 0, now + LOCK_FOR
-    session.flush()
-    return SignIn(None, locked_until=user.locked_until)
+    return SignIn(None, locked_until=_count_failure(session, username, now))
+
+
+def _count_failure(session: Session, username: str, now: datetime) -> datetime | None:
+    """One more wrong password for the name; the lock's end if this one sets it."""
+    session.execute(
+        delete(_failures).where(
+            _failures.c.last_failed_at < now - FAILURES_FORGOTTEN_AFTER,
+            or_(_failures.c.locked_until.is_(None), _failures.c.locked_until < now),
+        )
+    )
+    # An upsert: two wrong passwords at once for a new name must not collide on the key.
+    dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
+    failures = session.execute(
+        dialect.insert(_failures)
+        .values(username=username, failures=1, last_failed_at=now)
+        .on_conflict_do_update(
+            index_elements=[_failures.c.username],
+            set_={"failures": _failures.c.failures + 1, "last_failed_at": now},
+        )
+        .returning(_failures.c.failures)
+    ).scalar_one()
+    if failures < LOCK_AFTER_FAILURES:
+        return None
+    until = now + LOCK_FOR
+    session.execute(
+        update(_failures)
+        .where(_failures.c.username == username)
+        .values(failures=0, locked_until=until)
+    )
+    return until
 
 
 def unlock_user(session: Session, username: str) -> User:
     user = session.scalar(select(User).where(User.username == username))
     if user is None:
         raise ValidationFailed(_l("no user %(username)s", username=username))
-    user.failed_logins, user.locked_until = 0, None
-    session.flush()
+    session.execute(delete(_failures).where(_failures.c.username == username))
     return user
 
 

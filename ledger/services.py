@@ -216,7 +216,11 @@ def search_households(
 
 
 def people_count(household: Household) -> int:
-    names = {m.name for m in household.members}
+    """Members, plus the head unless listed among them (per-person awards count on this).
+
+    Two members of one name are two people (a father and son may share a name).
+    """
+    names = [m.name for m in household.members]
     return len(names) + (0 if household.head_name in names else 1)
 
 

@@ -11,6 +11,7 @@ import os
 import random
 import sys
 import threading
+import time
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -19,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
-from pos.printer_devices import PrinterFault, parse_spec, send_job
+from pos.printer_devices import PrinterFault, parse_spec, query_status, send_job
 
 # Runs on the shop's counter PC (Linux or Windows): the standard library and python-escpos
 # only; no Flask app, no database.
@@ -179,6 +180,7 @@ class Agent:
         backoff: Backoff | None = None,
         hook: Callable[[str, int], None] | None = None,
         http_slack: float = 15.0,
+        status_every: float = 10.0,
     ) -> None:
         self.server = server.rstrip("/")
         self.token = token
@@ -195,6 +197,10 @@ class Agent:
         self.printer: tuple[str, dict[str, Any]] | None = parse_spec(printer) if printer else None
         self.journal: Journal | None = None
         self.printed_count = 0
+        # The printer's state goes with each poll, so the counter shows paper and power
+        # for a printer only the agent can reach; asked at most every `status_every` s.
+        self.status_every = status_every
+        self._status: tuple[float, str] | None = None
 
     # --- HTTP --------------------------------------------------------------------------
 
@@ -285,11 +291,22 @@ class Agent:
         self.journal.record_acked(job_id)
         self.hook("acked", job_id)
 
+    def printer_state(self) -> str:
+        """The local printer's state (DLE EOT where it answers), asked again when stale."""
+        assert self.printer is not None
+        now = time.monotonic()
+        if self._status is None or now - self._status[0] >= self.status_every:
+            kind, conn = self.printer
+            found = query_status(kind, conn, timeout=min(self.printer_timeout, 2.0))
+            self._status = (now, found.state)
+        return self._status[1]
+
     def _one_turn(self, stop: threading.Event) -> None:
         assert self.journal is not None and self.printer is not None
         path = f"/api/v1/shops/{urllib.parse.quote(self.shop or '')}/print-jobs/next"
+        query = urllib.parse.urlencode({"wait": self.wait, "printer": self.printer_state()})
         status, job, headers = self._call(
-            "GET", f"{path}?wait={self.wait}", timeout=self.wait + self.http_slack
+            "GET", f"{path}?{query}", timeout=self.wait + self.http_slack
         )
         if status == 204 or not job:
             retry_after = headers.get("Retry-After") if headers else None
@@ -309,6 +326,7 @@ class Agent:
             send_job(kind, conn, base64.b64decode(job["data"]), timeout=self.printer_timeout)
         except PrinterFault as exc:
             log.warning("job %s did not print: %s", job_id, exc)
+            self._status = None  # the next poll tells the counter why
             self._call(
                 "POST", f"/api/v1/print-jobs/{job_id}/fail", {"lease": lease, "error": str(exc)}
             )

@@ -183,14 +183,27 @@ def render(job: PrintJob, settings: printing.PrinterSettings) -> bytes:
 # --- live status -----------------------------------------------------------------------------
 
 
+# What an agent's report of its printer means for the counter's fields: (online, paper).
+_AGENT_REPORTED = {
+    "online": (True, "ok"),
+    "paper_near_end": (True, "near_end"),
+    "paper_out": (None, "out"),
+    "offline": (False, None),
+    "unreachable": (False, None),
+}
+
+
 def live_status(
     settings: printing.PrinterSettings,
     *,
     agent_seen_at: Any = None,
+    agent_printer_state: str | None = None,
     app: Flask | None = None,
 ) -> dict[str, Any]:
     """The printer's own word (DLE EOT for network printers), cached a few seconds.
 
+    A shop printing through its agent has the agent's word instead: a fault it reported
+    (out of paper, off line, unreachable) is the state, as long as the agent is there.
     Call with no transaction open: the query waits on the network.
     """
     st = state(app)
@@ -199,8 +212,15 @@ def live_status(
         fresh = seen is not None and (utcnow() - seen).total_seconds() < float(
             st.app.config.get("PRINT_AGENT_SEEN_SECONDS", 90)
         )
+        if not fresh:
+            return {"state": "agent_offline", "agent_seen_at": seen}
+        online, paper = _AGENT_REPORTED.get(agent_printer_state or "", (None, None))
+        reported_fault = agent_printer_state not in (None, "online", "unknown")
         return {
-            "state": "agent_connected" if fresh else "agent_offline",
+            "state": agent_printer_state if reported_fault else "agent_connected",
+            "online": online,
+            "paper": paper,
+            "checked_at": seen if agent_printer_state else None,
             "agent_seen_at": seen,
         }
     if not settings.enabled:

@@ -18,7 +18,7 @@ from config.errors import Forbidden
 from config.timeutil import business_day, local_tz
 from inventory import services as inventory
 from pos import print_worker, printing
-from pos.printer_devices import KINDS
+from pos.printer_devices import KINDS, STATES
 
 blp = Blueprint(
     "pos_printing_api", __name__, url_prefix="/api/v1", description="Receipt printers and jobs"
@@ -111,6 +111,11 @@ class PrinterIn(BaseSchema):
 
 class NextJobQuery(BaseSchema):
     wait = fields.Integer(load_default=0, validate=validate.Range(0, 60))
+    printer = fields.String(
+        load_default=None,
+        validate=validate.OneOf(STATES),
+        metadata={"description": "how the agent found its printer (DLE EOT at the shop)"},
+    )
 
 
 class LeasedJobOut(BaseSchema):
@@ -176,7 +181,11 @@ def get_printer(code: str) -> Any:
     # End the read before asking the printer: on SQLite it holds the write lock.
     db.session.rollback()
     answer["status"] = (
-        print_worker.live_status(overview.printer, agent_seen_at=overview.agent_seen_at)
+        print_worker.live_status(
+            overview.printer,
+            agent_seen_at=overview.agent_seen_at,
+            agent_printer_state=overview.agent_printer_state,
+        )
         if overview.printer
         else {"state": "none"}
     )
@@ -375,7 +384,13 @@ def next_job(query: dict[str, Any], code: str) -> Any:
     shop = inventory.get_shop(db.session, code)
     shop_id = shop.id
     run_unit_of_work(
-        lambda: printing.agent_seen(db.session, shop_id=shop_id, user_id=actor.id, now=utcnow())
+        lambda: printing.agent_seen(
+            db.session,
+            shop_id=shop_id,
+            user_id=actor.id,
+            now=utcnow(),
+            printer_state=query["printer"],
+        )
     )
     cap = float(current_app.config.get("PRINT_LONG_POLL_MAX_SECONDS", 25))
     deadline = time.monotonic() + min(float(query["wait"]), cap)

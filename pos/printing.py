@@ -90,6 +90,7 @@ class PrinterOverview:
     last_failed: PrintJob | None = None
     last_job: PrintJob | None = None
     agent_seen_at: datetime | None = None
+    agent_printer_state: str | None = None
     status: dict[str, Any] = field(default_factory=dict)
 
 
@@ -568,6 +569,11 @@ def printer_overview(
         .order_by(PrintJob.id.desc())
         .limit(1)
     )
+    seen_at, agent_printer = (
+        agent_last_seen(session, shop.id)
+        if settings is not None and settings.via_agent
+        else (None, None)
+    )
     return PrinterOverview(
         shop_code=shop.code,
         shop_name=shop.name,
@@ -575,9 +581,8 @@ def printer_overview(
         queued=int(queued or 0),
         last_failed=last_failed,
         last_job=last_job,
-        agent_seen_at=agent_last_seen(session, shop.id)
-        if settings is not None and settings.via_agent
-        else None,
+        agent_seen_at=seen_at,
+        agent_printer_state=agent_printer,
     )
 
 
@@ -783,18 +788,42 @@ def agent_finish(
     return job
 
 
-def agent_seen(session: Session, *, shop_id: int, user_id: int | None, now: datetime) -> None:
-    """Note that the shop's agent asked for work (once a minute is enough to tell)."""
+def agent_seen(
+    session: Session,
+    *,
+    shop_id: int,
+    user_id: int | None,
+    now: datetime,
+    printer_state: str | None = None,
+) -> None:
+    """Note that the shop's agent asked for work, and how it found its printer.
+
+    A write every AGENT_SEEN_EVERY seconds is enough to tell the agent is there; a change
+    of the printer's state is written at once, so the counter learns of it within a poll.
+    """
     row = session.get(PrintAgentSeen, shop_id)
     if row is None:
-        session.add(PrintAgentSeen(shop_id=shop_id, user_id=user_id, seen_at=now))
-    elif (now - row.seen_at).total_seconds() >= AGENT_SEEN_EVERY:
-        row.seen_at, row.user_id = now, user_id
+        session.add(
+            PrintAgentSeen(
+                shop_id=shop_id, user_id=user_id, seen_at=now, printer_state=printer_state
+            )
+        )
+    elif (
+        printer_state != row.printer_state
+        or (now - row.seen_at).total_seconds() >= AGENT_SEEN_EVERY
+    ):
+        row.seen_at, row.user_id, row.printer_state = now, user_id, printer_state
     session.flush()
 
 
-def agent_last_seen(session: Session, shop_id: int) -> datetime | None:
-    return session.scalar(select(PrintAgentSeen.seen_at).where(PrintAgentSeen.shop_id == shop_id))
+def agent_last_seen(session: Session, shop_id: int) -> tuple[datetime | None, str | None]:
+    """When the shop's agent last asked for work, and the state it reported of its printer."""
+    row = session.execute(
+        select(PrintAgentSeen.seen_at, PrintAgentSeen.printer_state).where(
+            PrintAgentSeen.shop_id == shop_id
+        )
+    ).first()
+    return (row[0], row[1]) if row is not None else (None, None)
 
 
 # --- rendering -------------------------------------------------------------------------------

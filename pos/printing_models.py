@@ -97,3 +97,6 @@ class PrintAgentSeen(db.Model):
     shop_id: Mapped[int] = mapped_column(ForeignKey("shops.id"), primary_key=True)
     user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
     seen_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # The agent's own printer, as the agent last found it (DLE EOT at the shop): the central
+    # server cannot ask a printer behind the shop's firewall.
+    printer_state: Mapped[str | None] = mapped_column(String(20))

@@ -140,3 +140,40 @@ def test_upgrade_keeps_the_rows_of_a_database_in_use(empty_database, tmp_path):
         finally:
             db.session.remove()
             db.engine.dispose()
+
+
+def test_locks_in_force_survive_the_move_to_sign_in_failures(empty_database, tmp_path):
+    """0002 -> 0003: the lockout leaves the users table and takes its locks and counts along."""
+    app = create_app(
+        {"HOME": str(tmp_path), "SECRET_KEY": "x", "SQLALCHEMY_DATABASE_URI": empty_database}
+    )
+    with app.app_context():
+        try:
+            upgrade(revision="0002")
+            with db.engine.begin() as conn:
+                for user_id, name, failed, until in (
+                    (1, "locked", 0, "2099-01-01 00:00:00+00:00"),
+                    (2, "counting", 3, None),
+                    (3, "clean", 0, None),
+                ):
+                    conn.execute(
+                        text(
+                            "INSERT INTO users (id, username, password_hash, role, active, "
+                            "created_at, failed_logins, locked_until) VALUES (:id, :name, 'h', "
+                            "'clerk', TRUE, '2026-11-01 08:00:00+00:00', :failed, :until)"
+                        ),
+                        {"id": user_id, "name": name, "failed": failed, "until": until},
+                    )
+            upgrade()
+            assert _diff() == []
+            with db.engine.connect() as conn:
+                rows = conn.execute(
+                    text(
+                        "SELECT username, failures, locked_until IS NOT NULL "
+                        "FROM sign_in_failures ORDER BY username"
+                    )
+                ).all()
+            assert [tuple(r) for r in rows] == [("counting", 3, False), ("locked", 0, True)]
+        finally:
+            db.session.remove()
+            db.engine.dispose()

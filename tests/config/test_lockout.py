@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import update
 
-from config.auth import LOCK_AFTER_FAILURES, User
+from config.auth import LOCK_AFTER_FAILURES, SignInFailure
 from config.cli import main
 from config.db import db, utcnow
 from config.limits import limiter
@@ -44,14 +44,46 @@ def test_five_wrong_passwords_lock_the_account_with_a_clear_message(client, fact
 
     # When the lock has run out, the right password works and the count starts again.
     db.session.execute(
-        update(User).where(User.id == clerk.id).values(locked_until=utcnow() - timedelta(seconds=1))
+        update(SignInFailure)
+        .where(SignInFailure.username == clerk.username)
+        .values(locked_until=utcnow() - timedelta(seconds=1))
     )
     db.session.commit()
     assert _login(client, "clerk-lock", PASSWORD).status_code == 302
-    db.session.expire_all()
-    user = db.session.scalar(select(User).where(User.id == clerk.id))
-    assert user.failed_logins == 0 and user.locked_until is None
+    assert db.session.get(SignInFailure, "clerk-lock") is None
     db.session.rollback()
+
+
+def test_an_unknown_name_locks_like_a_real_one_so_locks_list_no_usernames(client, factory):
+    factory.user("clerk", shop="GJY", username="clerk-real")
+
+    def answers(username: str) -> list[tuple[int, bool]]:
+        seen = []
+        for _ in range(LOCK_AFTER_FAILURES + 1):
+            page = _login(client, username, "wrong")
+            seen.append((page.status_code, "锁定" in page.get_data(as_text=True)))
+        return seen
+
+    real, made_up = answers("clerk-real"), answers("clerk-made-up")
+    assert real == made_up
+    assert real[-1] == (401, True)
+    api = client.post("/api/v1/auth/token", json={"username": "clerk-made-up", "password": "x"})
+    assert api.status_code == 401 and "锁定" in api.get_json()["detail"]
+
+
+def test_old_failures_are_forgotten_and_swept(session, factory):
+    from config.auth import FAILURES_FORGOTTEN_AFTER, sign_in
+
+    now = utcnow()
+    for _ in range(LOCK_AFTER_FAILURES - 1):
+        sign_in(session, "ghost", "wrong", now=now)
+    assert session.get(SignInFailure, "ghost").failures == LOCK_AFTER_FAILURES - 1
+    # A day later the old count is gone: one more wrong password is the first, not the fifth.
+    later = now + FAILURES_FORGOTTEN_AFTER + timedelta(minutes=1)
+    assert sign_in(session, "someone-else", "wrong", now=later).locked_until is None
+    session.expire_all()
+    assert session.get(SignInFailure, "ghost") is None
+    assert sign_in(session, "ghost", "wrong", now=later).locked_until is None
 
 
 def test_a_right_password_resets_the_count(client, factory):

@@ -92,6 +92,16 @@ def test_household_members_and_people_count(session, factory):
         members=["田小明"],
     )
     assert ledger.people_count(h2) == 2
+    # A son named after his father, the head: three people, not two.
+    h3 = ledger.create_household(
+        session,
+        actor=factory.admin,
+        now=utcnow(),
+        village_code=village.code,
+        head_name="田大勇",
+        members=["田大勇", "田大勇", "向秀英"],
+    )
+    assert ledger.people_count(h3) == 3
     assert h.account.balance == 0 and h.account.code == f"household:{h.id}"
     with pytest.raises(ValidationFailed):
         ledger.create_household(

@@ -14,18 +14,18 @@ from typing import Any
 
 import pytest
 from flask import Flask
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from config.auth import Role
 from config.db import db, utcnow
 from config.timeutil import local_tz
 from pos import services
 from pos.print_agent import Agent, Backoff, Journal
-from pos.printing_models import PrintJob
+from pos.printing_models import PrintAgentSeen, PrintJob
 from tests.conftest import assert_problem
 from tests.factories import Factory
 from tests.pos.conftest import Counter, sale_body
-from tests.pos.fake_printer import FakePrinter
+from tests.pos.fake_printer import OFFLINE, PAPER_OK, PAPER_OUT, FakePrinter
 from tests.pos.test_printing import set_printer
 
 
@@ -138,6 +138,7 @@ def start_agent(
         backoff=Backoff(first=0.05, cap=0.3),
         hook=hook,
         http_slack=3,
+        status_every=0.1,
     )
     return AgentThread(agent)
 
@@ -260,9 +261,11 @@ def test_a_printer_fault_at_the_shop_fails_the_job_and_a_retry_prints_it(
     agent = start_agent(server, agent_token, fake, tmp_path / "agent")
     try:
         wait_until(lambda: statuses().get(sale_id) == "failed")
+        # The agent tells the server what it found: the counter sees why, not just "connected".
+        wait_until(lambda: printer_status(client, counter)["state"] == "unreachable")
         body = client.get("/api/v1/shops/GJY/printer", headers=counter.clerk_headers).get_json()
         db.session.rollback()
-        assert body["status"]["state"] == "agent_connected"
+        assert body["status"]["agent_seen_at"] is not None
         job_id = body["last_failed_job"]["id"]
         assert "reach" in body["last_failed_job"]["last_error"]
 
@@ -276,6 +279,45 @@ def test_a_printer_fault_at_the_shop_fails_the_job_and_a_retry_prints_it(
         agent.finish()
 
 
+def printer_status(client: Any, counter: Counter) -> dict[str, Any]:
+    try:
+        response = client.get("/api/v1/shops/GJY/printer", headers=counter.clerk_headers)
+        assert response.status_code == 200, response.get_json()
+        return dict(response.get_json()["status"])
+    finally:
+        db.session.rollback()
+
+
+def test_the_counter_sees_paper_and_power_of_a_printer_only_the_agent_reaches(
+    client: Any,
+    counter: Counter,
+    fake: FakePrinter,
+    server: Server,
+    agent_token: str,
+    tmp_path: Path,
+) -> None:
+    fake.paper_status = PAPER_OUT
+    agent = start_agent(server, agent_token, fake, tmp_path / "agent")
+    try:
+        wait_until(lambda: printer_status(client, counter)["state"] == "paper_out")
+        assert printer_status(client, counter)["paper"] == "out"
+
+        # Paper loaded: the very next poll says so (a change is written at once).
+        fake.paper_status = PAPER_OK
+        wait_until(lambda: printer_status(client, counter)["state"] == "agent_connected")
+        found = printer_status(client, counter)
+        assert (found["online"], found["paper"]) == (True, "ok")
+
+        fake.printer_status = OFFLINE
+        wait_until(lambda: printer_status(client, counter)["state"] == "offline")
+    finally:
+        agent.finish()
+    # The agent gone quiet for longer than the counter trusts it: its last word is stale.
+    db.session.execute(update(PrintAgentSeen).values(seen_at=utcnow() - timedelta(minutes=10)))
+    db.session.commit()
+    assert printer_status(client, counter)["state"] == "agent_offline"
+
+
 def test_the_agent_api_leases_acks_and_refuses_strangers(
     client: Any, counter: Counter, factory: Factory, agent_token: str
 ) -> None:
@@ -283,6 +325,9 @@ def test_the_agent_api_leases_acks_and_refuses_strangers(
     who = client.get("/api/v1/print-agent", headers=agent).get_json()
     assert who["shop_code"] == "GJY" and who["printer"]["via_agent"] is True
     assert client.get("/api/v1/shops/GJY/print-jobs/next", headers=agent).status_code == 204
+    assert_problem(
+        client.get("/api/v1/shops/GJY/print-jobs/next?printer=on-fire", headers=agent), 422
+    )
 
     sale_id = sell(client, counter, "l-1")
     leased = client.get("/api/v1/shops/GJY/print-jobs/next?wait=1", headers=agent)
