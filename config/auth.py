@@ -191,7 +191,7 @@ class SignIn:
 
 
 def sign_in(session: Session, username: str, password: str, *, now: datetime) -> SignIn:
-    """Check a password and count failures: five wrong in a row lock the account a while.
+    """Check a password and count failures: five wrong in a row lock the name a while.
 
     The caller commits whatever the outcome, so a failure is counted even though the
     request fails. A locked name is refused even with the right password. Unknown and
