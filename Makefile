@@ -45,6 +45,7 @@ bench: install
 	$(BIN)/python bench/ledger.py
 	$(BIN)/python bench/checkout.py
 	$(BIN)/python bench/receipts.py
+	$(BIN)/python bench/counter.py
 
 # The county's reports on 130,000 households and 10 million transfers (bench/reports.py).
 bench-reports: install

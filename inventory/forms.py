@@ -11,11 +11,10 @@ from wtforms import HiddenField, SelectField, StringField
 from wtforms.validators import DataRequired, Length, Optional
 
 from config.errors import ValidationFailed
+from config.scanned import normalize_scanned, parse_scanned_int
 from inventory.services import MAX_LINES
 
 REQUIRED = _l("Please fill this in.")
-# Chinese input methods type full-width signs; int() already reads full-width digits.
-_FULL_WIDTH_SIGNS = str.maketrans({"－": "-", "＋": "+", "−": "-"})
 
 
 class OperationForm(FlaskForm):
@@ -49,14 +48,6 @@ class ReorderForm(FlaskForm):
     """CSRF only: the levels come as lines."""
 
 
-def whole_number(raw: str) -> int | None:
-    text = raw.strip().translate(_FULL_WIDTH_SIGNS)
-    try:
-        return int(text)
-    except ValueError:
-        return None
-
-
 def read_lines(
     formdata: MultiDict[str, str],
     number: str,
@@ -67,9 +58,9 @@ def read_lines(
     """Parallel `sku`, `number` (and `text`) inputs as (sku, int[, text]) lines.
 
     With skip_blank a line whose number is empty is left out: a count sheet covers only
-    the lines counted.
+    the lines counted. Skus and numbers are read as scanned text is (API.md).
     """
-    skus = formdata.getlist("sku")
+    skus = [normalize_scanned(sku) for sku in formdata.getlist("sku")]
     numbers = formdata.getlist(number)
     texts = formdata.getlist(text) if text else []
     if len(numbers) != len(skus) or (text and len(texts) != len(skus)):
@@ -77,9 +68,9 @@ def read_lines(
     lines: list[tuple[Any, ...]] = []
     problems = []
     for index, (sku, raw) in enumerate(zip(skus, numbers, strict=True), start=1):
-        if skip_blank and not raw.strip():
+        if skip_blank and not normalize_scanned(raw):
             continue
-        value = whole_number(raw)
+        value = parse_scanned_int(raw)
         if value is None:
             problems.append(
                 _l(

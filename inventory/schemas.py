@@ -7,6 +7,7 @@ from typing import Any
 from marshmallow import fields, validate
 
 from config.api import BaseSchema, LocalDateTime, StrictInt, idempotency_key_field
+from config.scanned import ScannedString
 from inventory.models import AdjustmentReason
 from inventory.services import MAX_LINES, MAX_POINTS_PRICE, MAX_QUANTITY, other_shop_of
 
@@ -39,14 +40,14 @@ class ShopList(BaseSchema):
 
 
 class ProductIn(BaseSchema):
-    sku = fields.String(required=True, validate=CODE)
+    sku = ScannedString(required=True, validate=CODE)
     name = fields.String(required=True, validate=NAME)
     name_en = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=100))
     unit = fields.String(required=True, validate=validate.Length(min=1, max=16))
     points_price = StrictInt(required=True, validate=validate.Range(1, MAX_POINTS_PRICE))
     category = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=50))
     # Checked (digits, length, check digit, uniqueness) by the service, for pages too.
-    barcode = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=20))
+    barcode = ScannedString(load_default=None, allow_none=True, validate=validate.Length(max=20))
     active = fields.Boolean(load_default=True)
 
 
@@ -56,7 +57,7 @@ class ProductPatch(BaseSchema):
     unit = fields.String(validate=validate.Length(min=1, max=16))
     points_price = StrictInt(validate=validate.Range(1, MAX_POINTS_PRICE))
     category = fields.String(validate=validate.Length(max=50))
-    barcode = fields.String(validate=validate.Length(min=1, max=20))
+    barcode = ScannedString(validate=validate.Length(min=1, max=20))
     active = fields.Boolean()
 
 
@@ -109,7 +110,7 @@ class StockList(BaseSchema):
 
 
 class QtyLine(BaseSchema):
-    sku = fields.String(required=True, validate=validate.Length(min=1, max=32))
+    sku = ScannedString(required=True, validate=validate.Length(min=1, max=32))
     qty = StrictInt(required=True, validate=QTY)
 
 
@@ -121,7 +122,7 @@ class ReceiptIn(BaseSchema):
 
 
 class AdjustmentLine(BaseSchema):
-    sku = fields.String(required=True, validate=validate.Length(min=1, max=32))
+    sku = ScannedString(required=True, validate=validate.Length(min=1, max=32))
     delta = StrictInt(required=True, validate=validate.Range(-MAX_QUANTITY, MAX_QUANTITY))
     reason = fields.String(required=True, validate=validate.OneOf(list(AdjustmentReason)))
 
@@ -134,7 +135,7 @@ class AdjustmentIn(BaseSchema):
 
 
 class CountLine(BaseSchema):
-    sku = fields.String(required=True, validate=validate.Length(min=1, max=32))
+    sku = ScannedString(required=True, validate=validate.Length(min=1, max=32))
     counted = StrictInt(required=True, validate=validate.Range(0, MAX_QUANTITY))
 
 
@@ -152,7 +153,7 @@ class TransferIn(BaseSchema):
 
 
 class ReorderLine(BaseSchema):
-    sku = fields.String(required=True, validate=validate.Length(min=1, max=32))
+    sku = ScannedString(required=True, validate=validate.Length(min=1, max=32))
     reorder_level = StrictInt(required=True, validate=validate.Range(0, MAX_QUANTITY))
 
 
@@ -185,7 +186,7 @@ class MovementOut(BaseSchema):
 
 
 class MovementQuery(BaseSchema):
-    sku = fields.String(load_default=None, validate=validate.Length(min=1, max=32))
+    sku = ScannedString(load_default=None, validate=validate.Length(min=1, max=32))
     # API.md promises every movement; paging is for clients that ask for it.
     limit = fields.Integer(load_default=None, validate=validate.Range(1, 10_000))
     before = fields.Integer(load_default=None, validate=validate.Range(1, 2**62))
@@ -235,7 +236,7 @@ class ReconcileOut(BaseSchema):
 
 class LabelQuery(BaseSchema):
     sku = fields.List(
-        fields.String(validate=validate.Length(min=1, max=32)),
+        ScannedString(validate=validate.Length(min=1, max=32)),
         required=True,
         validate=validate.Length(min=1, max=200),
     )

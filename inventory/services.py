@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -34,6 +35,7 @@ from config.errors import (
     ValidationFailed,
 )
 from config.idempotency import request_fingerprint
+from config.scanned import normalize_scanned
 from inventory.barcodes import barcode_problem, in_store_code, in_store_serial, is_in_store
 from inventory.models import (
     AdjustmentReason,
@@ -59,6 +61,9 @@ MAX_POINTS_PRICE = 1_000_000
 OUTGOING_REASONS = {AdjustmentReason.DAMAGED, AdjustmentReason.EXPIRED}
 
 ProductRef = str | int
+# The columns' widths: a longer scan cannot be in the catalogue, so it is never looked up.
+SKU_CHARS = 32
+BARCODE_CHARS = 13
 
 
 # --- scope --------------------------------------------------------------------------
@@ -281,26 +286,99 @@ def update_product(
     return product
 
 
+def _lookup_text(value: str, most: int) -> str | None:
+    """A scanned or typed code as it is looked up, or None if nothing could match it.
+
+    Junk (too long, NUL, unpaired surrogates, control characters inside) is not sent to
+    the database at all: PostgreSQL refuses some of it, and none of it is a code.
+    """
+    spelled = normalize_scanned(value)
+    if not 0 < len(spelled) <= most or not spelled.isprintable():
+        return None
+    return spelled
+
+
+def sku_spellings(sku: str) -> tuple[str, ...]:
+    """The spellings a typed sku is looked up by, the first found winning.
+
+    As typed, then in upper case: skus may hold lower case, so the exact spelling comes
+    first, but the catalogue's are upper case by custom and a keyboard or scanner with
+    Caps Lock on types them in lower case.
+    """
+    upper = sku.upper()
+    return (sku,) if upper == sku else (sku, upper)
+
+
+def _first_spelling(found: dict[str, Product], sku: str) -> Product | None:
+    return next((found[s] for s in sku_spellings(sku) if s in found), None)
+
+
 def get_product(session: Session, sku: str) -> Product:
-    product = session.scalar(select(Product).where(Product.sku == sku))
+    spelled = _lookup_text(sku, SKU_CHARS)
+    product = None
+    if spelled is not None:
+        spellings = sku_spellings(spelled)
+        found = {
+            p.sku: p for p in session.scalars(select(Product).where(Product.sku.in_(spellings)))
+        }
+        product = _first_spelling(found, spelled)
     if product is None:
-        raise UnknownProduct(_l("no product %(sku)s", sku=sku))
+        raise UnknownProduct(_l("no product %(sku)s", sku=sku[:SKU_CHARS]))
     return product
 
 
 def product_by_barcode(session: Session, barcode: str) -> Product:
     """The scan at the counter or the receiving desk: one indexed look-up."""
-    product = session.scalar(select(Product).where(Product.barcode == barcode.strip()))
+    spelled = _lookup_text(barcode, BARCODE_CHARS)
+    product = None
+    if spelled is not None:
+        product = session.scalar(select(Product).where(Product.barcode == spelled))
     if product is None:
         raise UnknownProduct(_l("no product has barcode %(barcode)s", barcode=barcode[:20]))
     return product
 
 
+def product_by_code(session: Session, code: str) -> Product:
+    """A scanned or typed code: a barcode, else a sku; one look-up for both.
+
+    A barcode wins over a sku spelled the same, as the scanner's reading is the usual one.
+    """
+    spelled = _lookup_text(code, SKU_CHARS)
+    product = None
+    if spelled is not None:
+        spellings = sku_spellings(spelled)
+        rows = session.scalars(
+            select(Product).where(or_(Product.barcode == spelled, Product.sku.in_(spellings)))
+        ).all()
+        product = next((p for p in rows if p.barcode == spelled), None)
+        product = product or _first_spelling({p.sku: p for p in rows}, spelled)
+    if product is None:
+        shown = spelled or code[:SKU_CHARS]
+        raise UnknownProduct(
+            _l("no product has barcode or SKU %(code)s", code=shown), products=[shown]
+        )
+    return product
+
+
+def stock_on_hand(session: Session, *, shop: Shop, product: Product) -> int:
+    """What the shop holds of the product; 0 if it has never been stocked there."""
+    on_hand = session.scalar(select(StockLevel.on_hand).where(_level_filter(shop.id, product.id)))
+    return int(on_hand or 0)
+
+
 def products_by_sku(session: Session, skus: Iterable[str]) -> dict[str, Product]:
-    wanted = set(skus)
+    """The products of the skus given, each under the spelling it was asked for."""
+    texts = {sku: _lookup_text(sku, SKU_CHARS) for sku in set(skus)}
+    wanted = {s for spelled in texts.values() if spelled for s in sku_spellings(spelled)}
     if not wanted:
         return {}
-    return {p.sku: p for p in session.scalars(select(Product).where(Product.sku.in_(wanted)))}
+    found = {p.sku: p for p in session.scalars(select(Product).where(Product.sku.in_(wanted)))}
+    products = {}
+    for sku, spelled in texts.items():
+        product = _first_spelling(found, spelled) if spelled else None
+        if product is not None:
+            products[sku] = product
+    return products
 
 
 def products_in_order(session: Session, skus: Sequence[str]) -> list[Product]:
@@ -310,12 +388,22 @@ def products_in_order(session: Session, skus: Sequence[str]) -> list[Product]:
 
 
 def _text_match(q: str) -> Any:
-    return or_(
-        Product.sku.contains(q, autoescape=True),
+    # Codes are matched as scanned text is read (NFKC); names as typed too, since NFKC
+    # would turn a name's full-width brackets （） into ones the stored name does not have.
+    clauses = [
         Product.name.contains(q, autoescape=True),
         Product.name_en.contains(q, autoescape=True),
-        Product.barcode == q,
-    )
+    ]
+    code = normalize_scanned(q)
+    if code:
+        clauses += [
+            Product.sku.contains(code, autoescape=True),
+            Product.sku.contains(code.upper(), autoescape=True),
+            Product.name.contains(code, autoescape=True),
+            Product.name_en.contains(code, autoescape=True),
+            Product.barcode == code,
+        ]
+    return or_(*clauses)
 
 
 def search_products(
@@ -341,20 +429,34 @@ def search_products(
 
 
 def _resolve(session: Session, refs: Iterable[ProductRef]) -> dict[ProductRef, Product]:
-    """Products by sku (str) or id (int) in one query; every unknown one named at once."""
+    """Products by sku (str) or id (int) in one query; every unknown one named at once.
+
+    Each is found under the ref it was asked by; a sku is looked up as get_product does.
+    """
     refs = list(refs)
-    skus = {r for r in refs if isinstance(r, str)}
+    texts = {r: _lookup_text(r, SKU_CHARS) for r in refs if isinstance(r, str)}
+    skus = {s for spelled in texts.values() if spelled for s in sku_spellings(spelled)}
     ids = {r for r in refs if isinstance(r, int)}
     clauses = []
     if skus:
         clauses.append(Product.sku.in_(skus))
     if ids:
         clauses.append(Product.id.in_(ids))
-    found: dict[ProductRef, Product] = {}
+    by_sku: dict[str, Product] = {}
+    by_id: dict[int, Product] = {}
     if clauses:
         for product in session.scalars(select(Product).where(or_(*clauses))):
-            found[product.sku] = product
-            found[product.id] = product
+            by_sku[product.sku] = product
+            by_id[product.id] = product
+    found: dict[ProductRef, Product] = {}
+    for ref in refs:
+        if isinstance(ref, str):
+            spelled = texts[ref]
+            product = _first_spelling(by_sku, spelled) if spelled else None
+        else:
+            product = by_id.get(ref)
+        if product is not None:
+            found[ref] = product
     unknown = [str(r) for r in dict.fromkeys(refs) if r not in found]
     if unknown:
         raise UnknownProduct(
@@ -971,6 +1073,13 @@ def count_stock(
         )
     shop = get_shop(session, shop_code)
     products = _resolve(session, skus)
+    # Two spellings of one sku (SALT, salt) are one product counted twice.
+    times = Counter(products[sku].id for sku in skus)
+    twice = sorted({products[sku].sku for sku in skus if times[products[sku].id] > 1})
+    if twice:
+        raise ValidationFailed(
+            errors={"lines": [_l("counted twice: %(skus)s", skus=", ".join(twice))]}
+        )
     operation = _begin(
         session,
         kind=OperationKind.COUNT,
@@ -1079,10 +1188,12 @@ def set_reorder_levels(
             execution_options={"synchronize_session": False},
         )
     session.flush()
+    # By id: products are keyed by the spelling each line asked for.
+    wanted = {product.id for product in products.values()}
     return [
         item
         for item in list_stock(session, actor=actor, shop_code=shop_code)
-        if item.product.sku in products
+        if item.product.id in wanted
     ]
 
 

@@ -22,6 +22,7 @@ from wtforms import SelectChoice
 from config.auth import Role, User, current_actor, page_roles_required
 from config.db import db, run_unit_of_work, utcnow
 from config.errors import DomainError
+from config.scanned import normalize_scanned
 from config.templating import problem_box
 from config.timeutil import to_local
 from inventory import services
@@ -138,7 +139,7 @@ def stock(code: str) -> Any:
 def movements(code: str) -> Any:
     actor = current_actor()
     shop = services.shop_for_staff(db.session, actor=actor, code=code)
-    sku = (request.args.get("sku") or "").strip()[:32] or None
+    sku = normalize_scanned(request.args.get("sku") or "")[:32] or None
     before = request.args.get("before", type=int)
     if before is not None and not 0 < before < MAX_MOVEMENT_ID:
         before = None

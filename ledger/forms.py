@@ -26,6 +26,7 @@ from wtforms.validators import (
     ValidationError,
 )
 
+from config.scanned import normalize_scanned, parse_scanned_int
 from ledger.schemas import CODE
 
 REQUIRED = _l("Please fill this in.")
@@ -38,8 +39,6 @@ NAME_MAX = 100
 MEMBERS_MAX = 30
 # Names never contain these, and cadres often type a list with them instead of newlines.
 _MEMBER_SEPARATORS = re.compile(r"[\n\r、，,；;]+")
-# Chinese input methods type full-width signs; int() already reads full-width digits.
-_FULL_WIDTH_SIGNS = str.maketrans({"－": "-", "＋": "+", "−": "-"})
 
 
 def strip(value: Any) -> Any:
@@ -53,20 +52,21 @@ def storable(form: FlaskForm, field: Any) -> None:
 
 
 class WholeNumberField(IntegerField):
-    """An integer field that reads full-width signs and says what it wants in plain words."""
+    """An integer field that reads full-width digits and signs, and asks in plain words.
+
+    Chinese input methods type those; config.scanned reads them as everywhere else.
+    """
 
     def process_formdata(self, valuelist: list[Any]) -> None:
         if not valuelist:
             return
-        raw = str(valuelist[0]).strip().translate(_FULL_WIDTH_SIGNS)
-        if raw == "":
+        raw = str(valuelist[0])
+        if normalize_scanned(raw) == "":
             self.data = None
             return
-        try:
-            self.data = int(raw)
-        except ValueError:
-            self.data = None
-            raise ValueError(_l("Please enter a whole number, such as 5 or -5.")) from None
+        self.data = parse_scanned_int(raw)
+        if self.data is None:
+            raise ValueError(_l("Please enter a whole number, such as 5 or -5."))
 
 
 def sane(minimum: int = -SANE_NUMBER) -> NumberRange:

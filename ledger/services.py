@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import csv
 import io
-import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -25,6 +24,7 @@ from config.errors import (
     ValidationFailed,
 )
 from config.idempotency import request_fingerprint
+from config.scanned import normalize_scanned, parse_scanned_int
 from ledger.chain import GENESIS, transfer_digest
 from ledger.models import (
     Account,
@@ -206,9 +206,10 @@ def search_households(
             HouseholdMember.name.contains(q, autoescape=True)
         )
         clauses = [Household.head_name.contains(q, autoescape=True), Household.id.in_(member_match)]
-        # ASCII only: "²".isdigit() is true but int() refuses it.
-        if q.isascii() and q.isdigit() and int(q) <= MAX_HOUSEHOLD_ID:
-            clauses.append(Household.id == int(q))
+        # An id may be typed full-width; names are matched as typed.
+        household_id = parse_scanned_int(q, max_digits=10)
+        if household_id is not None and 0 < household_id <= MAX_HOUSEHOLD_ID:
+            clauses.append(Household.id == household_id)
         stmt = stmt.where(or_(*clauses))
     total = session.scalar(select(func.count()).select_from(stmt.subquery())) or 0
     rows = session.scalars(stmt.order_by(Household.id).limit(limit).offset(offset)).all()
@@ -918,14 +919,15 @@ def parse_award_csv(data: bytes, *, max_rows: int) -> list[tuple[int, dict[str, 
 
 def _int_field(row: dict[str, str], name: str, *, required: bool) -> int | None:
     raw = row.get(name, "")
-    if raw == "":
+    if normalize_scanned(raw) == "":
         if required:
             raise ValidationFailed(errors={name: [_l("required")]})
         return None
-    # ASCII digits only: "--5" and "²" pass str.isdigit() tests but make int() raise.
-    if not re.fullmatch(r"-?[0-9]{1,9}", raw):
+    # A cadre's Chinese input method types full-width digits (１３); read as API.md says.
+    value = parse_scanned_int(raw, max_digits=9)
+    if value is None:
         raise ValidationFailed(errors={name: [_l("not a whole number: %(value)s", value=raw[:20])]})
-    return int(raw)
+    return value
 
 
 def import_awards(
@@ -940,7 +942,10 @@ def import_awards(
             key = row.get("idempotency_key", "")
             if not 1 <= len(key) <= 100:
                 raise ValidationFailed(errors={"idempotency_key": [_l("1 to 100 characters")]})
-            if not row.get("rule_code"):
+            # A code, typed like the ids beside it. The key stays as it was written: a
+            # file posted before must replay, not post again under a new spelling.
+            rule_code = normalize_scanned(row.get("rule_code", ""))
+            if not rule_code:
                 raise ValidationFailed(errors={"rule_code": [_l("required")]})
             assert household_id is not None
             with session.begin_nested():
@@ -950,7 +955,7 @@ def import_awards(
                     now=now,
                     household_id=household_id,
                     idempotency_key=key,
-                    rule_code=row["rule_code"],
+                    rule_code=rule_code,
                     persons=persons,
                     reason=row.get("reason") or None,
                 )

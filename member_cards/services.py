@@ -20,6 +20,7 @@ from config.errors import (
     UnknownCard,
     ValidationFailed,
 )
+from config.scanned import normalize_code
 from ledger import services as ledger
 from ledger.models import Household, Village
 from ledger.services import StatementEntry
@@ -292,7 +293,13 @@ def resolve_card(session: Session, *, payload: object, keyring: signing.Keyring)
 
     The signature is checked before the database is asked anything, so junk and
     forgeries cost no query and reveal nothing about which households exist.
+
+    Every reader of a card comes through here (the counter, the balance page, the API),
+    so this is where a scan is read as API.md says: case and full-width characters do
+    not matter. The codec itself keeps to the one canonical spelling it signs.
     """
+    if isinstance(payload, str):
+        payload = normalize_code(payload)
     try:
         claims = signing.decode(keyring, payload)
     except signing.PayloadError as exc:

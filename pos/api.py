@@ -86,6 +86,14 @@ def find_customer(data: dict[str, Any], code: str) -> Any:
     )
 
 
+@blp.route("/shops/<string:code>/goods/<string:scanned>", methods=["GET"])
+@roles_required(*SHOP_STAFF)
+@blp.response(200, s.GoodsOut)
+def find_goods(code: str, scanned: str) -> Any:
+    """The product behind a scanned barcode or typed sku, with this shop's stock of it."""
+    return services.find_goods(db.session, actor=api_actor(), shop_code=code, code=scanned)
+
+
 @blp.route(f"/sales/<{ID}:sale_id>", methods=["GET"])
 @roles_required(*SHOP_STAFF)
 @blp.response(200, s.SaleDetailOut)

@@ -17,10 +17,19 @@ from sqlalchemy.orm import Session
 
 from config.db import db, utcnow
 from config.errors import DomainError
-from config.fonts import find_cjk_font
+from config.fonts import FontMissing, find_cjk_font
 from config.timeutil import local_tz
 from pos import printing
-from pos.printer_devices import DEFAULT_TIMEOUT, PrinterFault, query_status
+from pos.printer_devices import (
+    DEFAULT_TIMEOUT,
+    NO_FONT,
+    OTHER,
+    SETUP,
+    PrinterFault,
+    fault_code,
+    fault_text,
+    query_status,
+)
 from pos.printer_devices import send_job as send_to_device
 from pos.printing_models import PrintJob
 
@@ -118,7 +127,8 @@ def send_job(job_id: int, *, timeout: float | None = None) -> str:
         # A broken config.toml table: say so on the job rather than leave it queued forever.
         lease = printing.claim_job(session, job_id, now=utcnow(), lease_seconds=60)
         if lease is not None:
-            printing.finish_job(session, job_id, lease=lease, now=utcnow(), error=str(exc.detail))
+            error = fault_text(SETUP, str(exc.detail))
+            printing.finish_job(session, job_id, lease=lease, now=utcnow(), error=error)
         session.commit()
         return "failed" if lease else "taken"
     if settings is None or not settings.direct:
@@ -141,7 +151,7 @@ def send_job(job_id: int, *, timeout: float | None = None) -> str:
         data = render(job, settings)
     except Exception as exc:
         log.exception("print job %s could not be rendered", job_id)
-        error = f"cannot render the job: {exc}"
+        error = render_error(exc)
     session.commit()
     if error is None:
         seconds = float(
@@ -162,12 +172,21 @@ def send_job(job_id: int, *, timeout: float | None = None) -> str:
             error = str(exc)
         except Exception as exc:
             log.exception("print job %s: unexpected printer error", job_id)
-            error = f"printer error: {exc}"
+            error = fault_text(fault_code(exc, OTHER), f"printer error: {exc}")
     if error:
         log.warning("print job %s failed: %s", job_id, error)
     printing.finish_job(session, job_id, lease=lease, now=utcnow(), error=error)
     session.commit()
     return "failed" if error else "printed"
+
+
+def render_error(exc: Exception) -> str:
+    """A job that could not be rendered, as stored: the missing font is the usual cause.
+
+    The font's own message is translated into the server's language; its code is not.
+    """
+    code = NO_FONT if isinstance(exc, FontMissing) else OTHER
+    return fault_text(code, f"cannot render the job: {exc}")
 
 
 def render(job: PrintJob, settings: printing.PrinterSettings) -> bytes:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import base64
 import time
-from datetime import date
+from datetime import date, timedelta
 from typing import Any
 
 from flask import Response, current_app
@@ -40,7 +40,20 @@ class PrintJobOut(BaseSchema):
     sale_id = fields.Integer(allow_none=True)
     report_day = fields.Date(allow_none=True)
     attempts = fields.Integer()
-    last_error = fields.String(allow_none=True)
+    last_error = fields.String(
+        allow_none=True, metadata={"description": "the technical text, for the county office"}
+    )
+    error_code = fields.String(
+        allow_none=True,
+        metadata={"description": "why it did not print: " + ", ".join(printing.REASONS)},
+    )
+    error_message = fields.String(
+        allow_none=True,
+        metadata={"description": "the reason in plain words, in the request's language"},
+    )
+    error_detail = fields.String(
+        allow_none=True, metadata={"description": "last_error without its reason code"}
+    )
     created_at = LocalDateTime()
     printed_at = LocalDateTime(allow_none=True)
 
@@ -97,6 +110,26 @@ class PrinterOut(BaseSchema):
     queued = fields.Integer()
     last_failed_job = fields.Nested(PrintJobOut, allow_none=True)
     last_job = fields.Nested(PrintJobOut, allow_none=True)
+    setup_message = fields.String(
+        allow_none=True,
+        metadata={
+            "description": "with no printer or printing switched off: who sets it up, in "
+            "plain words"
+        },
+    )
+
+
+class SalePrintOut(BaseSchema):
+    state = fields.String(metadata={"description": ", ".join(printing.SALE_PRINT_STATES)})
+    job_id = fields.Integer(allow_none=True)
+    kind = fields.String(allow_none=True, metadata={"description": "receipt or copy"})
+    attempts = fields.Integer(allow_none=True)
+    error_code = fields.String(
+        allow_none=True,
+        metadata={"description": "failed: why; queued via an absent agent: agent_offline"},
+    )
+    error_message = fields.String(allow_none=True)
+    message = fields.String(metadata={"description": "one plain sentence for the clerk"})
 
 
 class PrinterIn(BaseSchema):
@@ -177,6 +210,7 @@ def get_printer(code: str) -> Any:
         if overview.last_failed
         else None,
         "last_job": printing.job_view(overview.last_job) if overview.last_job else None,
+        "setup_message": printing.setup_message(overview.printer),
     }
     # End the read before asking the printer: on SQLite it holds the write lock.
     db.session.rollback()
@@ -227,6 +261,37 @@ def shop_jobs(query: dict[str, Any], code: str) -> Any:
 def sale_jobs(sale_id: int) -> Any:
     jobs = printing.jobs_for_sale(db.session, actor=api_actor(), sale_id=sale_id)
     return {"jobs": [printing.job_view(job) for job in jobs]}
+
+
+@blp.route(f"/sales/<{ID}:sale_id>/print", methods=["GET"])
+@roles_required(*SHOP_STAFF)
+@blp.response(200, SalePrintOut)
+def sale_print(sale_id: int) -> Any:
+    """Whether the sale's receipt printed, for the counter right after the sale.
+
+    The latest receipt or copy of the sale; a sale without one tells whether the shop has
+    a printer. Another shop's sale is as absent as a sale that never was (404).
+    """
+    found = printing.sale_print(
+        db.session,
+        actor=api_actor(),
+        sale_id=sale_id,
+        defaults=_defaults(),
+        now=utcnow(),
+        agent_seen_within=timedelta(
+            seconds=float(current_app.config.get("PRINT_AGENT_SEEN_SECONDS", 90))
+        ),
+    )
+    job = found.job
+    return {
+        "state": found.state,
+        "job_id": job.id if job else None,
+        "kind": job.kind if job else None,
+        "attempts": job.attempts if job else None,
+        "error_code": found.error_code,
+        "error_message": printing.error_message(found.error_code),
+        "message": printing.sale_print_message(found.state, found.error_code),
+    }
 
 
 @blp.route(f"/sales/<{ID}:sale_id>/print", methods=["POST"])
@@ -312,7 +377,7 @@ def _lease_once(code: str) -> dict[str, Any] | None:
             data = run_unit_of_work(lambda: _render(job_id, settings))  # noqa: B023
         except Exception as exc:
             current_app.logger.exception("print job %s could not be rendered", job_id)
-            error = f"cannot render the job: {exc}"
+            error = print_worker.render_error(exc)
             _fail_leased(actor, job_id, lease, error)
             continue
         job = db.session.get(printing.PrintJob, job_id)

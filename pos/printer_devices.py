@@ -22,8 +22,84 @@ _PAPER_OUT_BITS = 0x60
 _PAPER_NEAR_END_BITS = 0x0C
 
 
+# Why a job did not print. A failed job's last_error starts with one ("paper_out: ..."), set
+# where the exception is still at hand: the counter then says it in plain words without
+# parsing English or OS text, and old rows without a code are guessed from their text.
+UNREACHABLE = "unreachable"
+TIMEOUT = "timeout"
+PAPER_OUT = "paper_out"
+OFFLINE = "offline"
+INTERRUPTED = "interrupted"
+NO_FONT = "no_font"
+SETUP = "setup"
+AGENT_OFFLINE = "agent_offline"
+OTHER = "other"
+FAULT_CODES = (
+    UNREACHABLE,
+    TIMEOUT,
+    PAPER_OUT,
+    OFFLINE,
+    INTERRUPTED,
+    NO_FONT,
+    SETUP,
+    AGENT_OFFLINE,
+    OTHER,
+)
+
+
+def fault_text(code: str, message: str) -> str:
+    """A job's stored error: its code, then the technical text the county office reads."""
+    return f"{code}: {message}"
+
+
 class PrinterFault(Exception):
-    """The printer could not take the job: off, unplugged, out of paper, hanging, cut off."""
+    """The printer could not take the job: off, unplugged, out of paper, hanging, cut off.
+
+    Its text starts with its code, so whoever stores str(fault) (the worker, the agent's
+    report) keeps the reason without knowing of codes.
+    """
+
+    def __init__(self, message: str, code: str = OTHER) -> None:
+        super().__init__(message)
+        self.message = message
+        self.code = code
+
+    def __str__(self) -> str:
+        return fault_text(self.code, self.message)
+
+
+def _causes(exc: BaseException) -> list[BaseException]:
+    chain: list[BaseException] = []
+    found: BaseException | None = exc
+    while found is not None and found not in chain:
+        chain.append(found)
+        found = found.__cause__ or found.__context__
+    return chain
+
+
+def fault_code(exc: BaseException, default: str = OTHER) -> str:
+    """The reason code of an exception from a printer library, by class, root cause first.
+
+    python-escpos wraps the OSError it got (refused, not found, permission) in its own
+    error; the OSError says more, so the chain is read from its far end.
+    """
+    causes = _causes(exc)
+    for cause in causes:
+        if isinstance(cause, PrinterFault):
+            return cause.code
+    for cause in reversed(causes):
+        name = type(cause).__name__.lower()
+        if isinstance(cause, PermissionError):
+            return SETUP
+        if isinstance(cause, TimeoutError) or "timeout" in name:
+            return TIMEOUT
+        if isinstance(cause, (ConnectionRefusedError, FileNotFoundError, socket.gaierror)):
+            return UNREACHABLE
+        if isinstance(cause, (ConnectionResetError, ConnectionAbortedError, BrokenPipeError)):
+            return INTERRUPTED
+        if "notfound" in name:  # escpos DeviceNotFoundError, USBNotFoundError
+            return UNREACHABLE
+    return default
 
 
 @dataclass(frozen=True)
@@ -108,7 +184,7 @@ def make_printer(
         return p.LP(conn.get("printer_name") or "", **kwargs)
     if kind == "win32":
         return p.Win32Raw(conn.get("printer_name") or "", **kwargs)
-    raise PrinterFault(f"unknown printer kind {kind!r}")
+    raise PrinterFault(f"unknown printer kind {kind!r}", SETUP)
 
 
 def _paper(byte: int) -> str:
@@ -122,7 +198,7 @@ def _paper(byte: int) -> str:
 def _read_status_byte(sock: socket.socket) -> int:
     data = sock.recv(1)
     if not data:
-        raise PrinterFault("the printer closed the connection")
+        raise PrinterFault("the printer closed the connection", INTERRUPTED)
     return data[0]
 
 
@@ -149,13 +225,15 @@ def send_job(
     except PrinterFault:
         raise
     except Exception as exc:  # python-escpos raises its own, OSError, usb and serial errors
-        raise PrinterFault(f"cannot open the printer: {exc}") from exc
+        raise PrinterFault(f"cannot open the printer: {exc}", fault_code(exc, UNREACHABLE)) from exc
     try:
         device._raw(data)
         if hasattr(device, "flush"):
             device.flush()
     except Exception as exc:
-        raise PrinterFault(f"the printer stopped taking the job: {exc}") from exc
+        raise PrinterFault(
+            f"the printer stopped taking the job: {exc}", fault_code(exc, INTERRUPTED)
+        ) from exc
     finally:
         # A failing close must not hide the job's outcome.
         with contextlib.suppress(Exception):
@@ -170,20 +248,21 @@ def _send_network(conn: dict[str, Any], data: bytes, *, timeout: float, confirm:
         device.open()
     except DeviceNotFoundError as exc:
         reason = (getattr(exc, "msg", "") or str(exc)).strip().splitlines()[-1]
-        raise PrinterFault(f"cannot reach the printer: {reason}") from exc
+        # Refused, timed out or no route alike: the printer is off or not on the network.
+        raise PrinterFault(f"cannot reach the printer: {reason}", UNREACHABLE) from exc
     sock = device.device
     try:
         if confirm:
             sock.sendall(DLE_EOT_PAPER)
             if _paper(_read_status_byte(sock)) == "out":
-                raise PrinterFault("the printer is out of paper")
+                raise PrinterFault("the printer is out of paper", PAPER_OUT)
         sock.sendall(data + (DLE_EOT_PRINTER if confirm else b""))
         if confirm:
             _read_status_byte(sock)
     except TimeoutError as exc:
-        raise PrinterFault("the printer did not answer in time") from exc
+        raise PrinterFault("the printer did not answer in time", TIMEOUT) from exc
     except OSError as exc:
-        raise PrinterFault(f"the connection to the printer broke: {exc}") from exc
+        raise PrinterFault(f"the connection to the printer broke: {exc}", INTERRUPTED) from exc
     finally:
         device.close()
 
@@ -210,7 +289,8 @@ def _network_status(conn: dict[str, Any], *, timeout: float) -> DeviceStatus:
             sock.sendall(DLE_EOT_PAPER)
             paper = _paper(_read_status_byte(sock))
     except (TimeoutError, PrinterFault) as exc:
-        return DeviceStatus("unreachable", online=False, detail=f"no status answer: {exc}")
+        reason = exc.message if isinstance(exc, PrinterFault) else exc
+        return DeviceStatus("unreachable", online=False, detail=f"no status answer: {reason}")
     except OSError as exc:
         return DeviceStatus("unreachable", online=False, detail=str(exc))
     online = not printer & _OFFLINE_BIT

@@ -21,7 +21,20 @@ from config.idempotency import request_fingerprint
 from inventory import services as inventory
 from inventory.models import Shop
 from pos.models import Sale
-from pos.printer_devices import KINDS
+from pos.printer_devices import (
+    AGENT_OFFLINE,
+    FAULT_CODES,
+    INTERRUPTED,
+    KINDS,
+    NO_FONT,
+    OFFLINE,
+    OTHER,
+    PAPER_OUT,
+    SETUP,
+    TIMEOUT,
+    UNREACHABLE,
+    fault_text,
+)
 from pos.printing_models import JobKind, JobStatus, PrintAgentSeen, Printer, PrintJob
 
 if TYPE_CHECKING:
@@ -676,7 +689,9 @@ def fail_interrupted(session: Session, *, now: datetime) -> int:
             status=JobStatus.FAILED,
             lease_id=None,
             leased_until=None,
-            last_error="interrupted while sending; it may or may not have printed",
+            last_error=fault_text(
+                INTERRUPTED, "interrupted while sending; it may or may not have printed"
+            ),
         )
     ).rowcount
 
@@ -872,7 +887,123 @@ def render_job(
     )
 
 
+# --- why a job did not print, in plain words ----------------------------------------------
+
+# What a clerk is told for each reason: what happened and what to do, never OS text.
+REASONS: dict[str, Any] = {
+    UNREACHABLE: _l(
+        "The printer cannot be reached: check that it is switched on and its cable is "
+        "plugged in, then press Retry."
+    ),
+    TIMEOUT: _l(
+        "The printer did not answer: it may be busy or stuck. Check it; if no receipt "
+        "came out, press Retry."
+    ),
+    PAPER_OUT: _l("The printer is out of paper: put in a new roll, then press Retry."),
+    OFFLINE: _l(
+        "The printer is off line: close its cover and take out any jammed paper, then press Retry."
+    ),
+    INTERRUPTED: _l(
+        "Printing stopped partway. Check whether the receipt came out; if it did not, press Retry."
+    ),
+    NO_FONT: _l(
+        "The server is missing the Chinese font receipts need: please tell the county "
+        "office, and press Retry once it is fixed."
+    ),
+    SETUP: _l(
+        "The printer is not set up correctly: please ask the county office to check it "
+        "on the Printers page, then press Retry."
+    ),
+    AGENT_OFFLINE: _l(
+        "The shop's print agent is not connected: check that the counter computer is on "
+        "and the print agent is running."
+    ),
+    OTHER: _l(
+        "The printer had a problem: press Retry; if it happens again, tell the county office."
+    ),
+}
+NO_PRINTER = _l(
+    "No receipt printer is set up for this shop: the county office sets one up on the "
+    "Printers page."
+)
+PRINTER_DISABLED = _l(
+    "Receipt printing is switched off for this shop: the county office can switch it on "
+    "again on the Printers page."
+)
+
+# Words of our own error texts (and the OS's) for rows stored before the codes, and for
+# print agents of an older version; the first match wins, so specific phrases come first.
+_GUESSES: tuple[tuple[str, tuple[str, ...]], ...] = (
+    (
+        INTERRUPTED,
+        (
+            "interrupted",
+            "closed the connection",
+            "connection to the printer broke",
+            "stopped taking the job",
+            "connection reset",
+            "broken pipe",
+        ),
+    ),
+    (PAPER_OUT, ("out of paper", "paper out", "paper_out", "paper end", "缺纸", "没纸")),
+    (NO_FONT, ("font", "字体")),
+    (SETUP, ("config.toml", "unknown printer kind", "permission denied")),
+    (
+        UNREACHABLE,
+        (
+            "cannot reach",
+            "cannot open the printer",
+            "connection refused",
+            "no route to host",
+            "network is unreachable",
+            "unreachable",
+            "not found",
+            "no such file",
+            "name or service not known",
+        ),
+    ),
+    (TIMEOUT, ("did not answer in time", "timed out", "timeout")),
+    (OFFLINE, ("off line", "offline", "cover open", "cover is open")),
+)
+
+
+def split_error(last_error: str | None) -> tuple[str | None, str | None]:
+    """A stored error as (reason code, technical text); pure, so old rows need no migration.
+
+    The code is the text's prefix when it has one, else guessed from its words.
+    """
+    if not last_error:
+        return None, last_error
+    head, sep, rest = last_error.partition(": ")
+    if sep and head in FAULT_CODES:
+        return head, rest
+    text = last_error.lower()
+    for code, words in _GUESSES:
+        if any(word in text for word in words):
+            return code, last_error
+    return OTHER, last_error
+
+
+def error_code(last_error: str | None) -> str | None:
+    return split_error(last_error)[0]
+
+
+def error_message(code: str | None) -> Any:
+    """The reason in plain words, translated when rendered (lazily, in the reader's language)."""
+    if code is None:
+        return None
+    return REASONS.get(code, REASONS[OTHER])
+
+
+def setup_message(settings: PrinterSettings | None) -> Any:
+    """Who sets up the shop's printer, when it has none or it is switched off."""
+    if settings is None:
+        return NO_PRINTER
+    return None if settings.enabled else PRINTER_DISABLED
+
+
 def job_view(job: PrintJob) -> dict[str, Any]:
+    code, detail = split_error(job.last_error)
     return {
         "id": job.id,
         "kind": job.kind,
@@ -881,6 +1012,103 @@ def job_view(job: PrintJob) -> dict[str, Any]:
         "report_day": job.report_day,
         "attempts": job.attempts,
         "last_error": job.last_error,
+        "error_code": code,
+        "error_message": error_message(code),
+        "error_detail": detail,
         "created_at": job.created_at,
         "printed_at": job.printed_at,
     }
+
+
+# --- the print state of one sale's receipt -------------------------------------------------
+
+# not_queued: the sale has no job although the shop has a printer now (set up after it).
+SALE_PRINT_STATES = (
+    "printed",
+    "queued",
+    "sending",
+    "failed",
+    "no_printer",
+    "disabled",
+    "not_queued",
+)
+_PRINTING = _l("Printing the receipt…")
+_SALE_MESSAGES: dict[str, Any] = {
+    "printed": _l("Receipt printed."),
+    "queued": _PRINTING,
+    "sending": _PRINTING,
+    "no_printer": NO_PRINTER,
+    "disabled": PRINTER_DISABLED,
+    "not_queued": _l(
+        "No receipt was printed for this sale: the shop had no printer then. Print one "
+        "with Reprint (copy)."
+    ),
+}
+
+
+@dataclass(frozen=True)
+class SalePrint:
+    state: str
+    job: PrintJob | None = None
+    error_code: str | None = None
+
+
+def print_state(
+    job: PrintJob | None, settings: PrinterSettings | None, *, agent_connected: bool = True
+) -> tuple[str, str | None]:
+    """(state, reason code) of a sale's latest job, for the counter right after the sale.
+
+    A job waiting for a printer that is gone or switched off would wait for ever: that,
+    not "printing", is what the clerk needs to hear.
+    """
+    if job is not None and job.status == JobStatus.PRINTED:
+        return "printed", None
+    if job is not None and job.status == JobStatus.FAILED:
+        return "failed", error_code(job.last_error) or OTHER
+    if settings is None:
+        return "no_printer", None
+    if not settings.enabled:
+        return "disabled", None
+    if job is None:
+        return "not_queued", None
+    state = "sending" if job.status == JobStatus.SENDING else "queued"
+    return state, None if not settings.via_agent or agent_connected else AGENT_OFFLINE
+
+
+def sale_print_message(state: str, code: str | None) -> Any:
+    """One plain sentence for the clerk, whatever the state."""
+    if state == "failed":
+        return _l("The receipt did not print. %(reason)s", reason=error_message(code))
+    if code is not None:
+        return _l("The receipt is waiting to print. %(reason)s", reason=error_message(code))
+    return _SALE_MESSAGES[state]
+
+
+def sale_print(
+    session: Session,
+    *,
+    actor: User,
+    sale_id: int,
+    defaults: Mapping[str, Any] | None,
+    now: datetime,
+    agent_seen_within: timedelta,
+) -> SalePrint:
+    """The print state of the sale's latest receipt or copy (another shop's sale: 404)."""
+    sale = _visible_sale(session, actor, sale_id)
+    job = session.scalar(
+        select(PrintJob)
+        .where(PrintJob.sale_id == sale.id, PrintJob.kind.in_([JobKind.RECEIPT, JobKind.COPY]))
+        .order_by(PrintJob.id.desc())
+        .limit(1)
+    )
+    settings = None
+    agent_connected = True
+    if job is None or job.status in (JobStatus.QUEUED, JobStatus.SENDING):
+        shop = session.get(Shop, sale.shop_id)
+        assert shop is not None
+        settings = printer_settings(session, shop, defaults=defaults)
+        if settings is not None and settings.via_agent:
+            seen, _state = agent_last_seen(session, shop.id)
+            agent_connected = seen is not None and now - seen < agent_seen_within
+    state, code = print_state(job, settings, agent_connected=agent_connected)
+    return SalePrint(state=state, job=job, error_code=code)

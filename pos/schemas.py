@@ -9,6 +9,7 @@ from flask_babel import lazy_gettext as _l
 from marshmallow import fields, validate
 
 from config.api import BaseSchema, LocalDateTime, StrictInt, idempotency_key_field
+from config.scanned import ScannedString
 from pos.services import MAX_LINES, MAX_QUANTITY, MAX_REASON
 
 QTY = validate.Range(1, MAX_QUANTITY)
@@ -17,8 +18,8 @@ REASON = validate.Length(min=1, max=MAX_REASON)
 
 
 class SaleLineIn(BaseSchema):
-    sku = fields.String(validate=validate.Length(min=1, max=32))
-    barcode = fields.String(validate=validate.Length(min=1, max=20))
+    sku = ScannedString(validate=validate.Length(min=1, max=32))
+    barcode = ScannedString(validate=validate.Length(min=1, max=20))
     qty = StrictInt(required=True, validate=QTY)
 
     @ma.validates_schema
@@ -29,7 +30,9 @@ class SaleLineIn(BaseSchema):
 
 class SaleIn(BaseSchema):
     # Any text: the signature decides, and a bad card is invalid_card, not validation_error.
-    card_payload = fields.String(validate=validate.Length(min=1, max=1000))
+    # Read as a scan is before the request's fingerprint is taken: a retry typed with Caps
+    # Lock on is the same sale.
+    card_payload = ScannedString(upper=True, validate=validate.Length(min=1, max=1000))
     household_id = StrictInt(validate=validate.Range(1, 2**31 - 1))
     lines = fields.List(fields.Nested(SaleLineIn), required=True, validate=LINES)
     idempotency_key = idempotency_key_field()
@@ -61,7 +64,7 @@ class SaleOut(BaseSchema):
 
 
 class ReturnLineIn(BaseSchema):
-    sku = fields.String(required=True, validate=validate.Length(min=1, max=32))
+    sku = ScannedString(required=True, validate=validate.Length(min=1, max=32))
     qty = StrictInt(required=True, validate=QTY)
 
 
@@ -106,7 +109,7 @@ class SaleList(BaseSchema):
 
 
 class SaleQuery(BaseSchema):
-    receipt_no = fields.String(load_default=None, validate=validate.Length(max=64))
+    receipt_no = ScannedString(upper=True, load_default=None, validate=validate.Length(max=64))
     household_id = fields.Integer(load_default=None, validate=validate.Range(1, 2**31 - 1))
     date = fields.Date(load_default=None)
 
@@ -129,6 +132,21 @@ class CustomerOut(BaseSchema):
     floor = fields.Integer()
     spendable = fields.Integer()
     card_serial = fields.String(allow_none=True)
+
+
+class GoodsOut(BaseSchema):
+    """A scanned product as the counter needs it, with what this shop holds of it."""
+
+    sku = fields.String()
+    barcode = fields.String(allow_none=True)
+    name = fields.String()
+    unit = fields.String()
+    points_price = fields.Integer()
+    active = fields.Boolean()
+    on_hand = fields.Integer(metadata={"description": "this shop's on-hand; 0 if never stocked"})
+    allow_negative_stock = fields.Boolean(
+        metadata={"description": "whether this shop may sell below zero on hand"}
+    )
 
 
 class ReportQuery(BaseSchema):

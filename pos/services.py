@@ -24,6 +24,7 @@ from config.errors import (
     ValidationFailed,
 )
 from config.idempotency import request_fingerprint
+from config.scanned import normalize_code, normalize_scanned
 from config.spreadsheets import SafeCsvWriter
 from config.timeutil import business_day
 from inventory import services as inventory
@@ -140,6 +141,20 @@ class SaleResult:
 
 
 @dataclass(frozen=True)
+class Goods:
+    """A product scanned at the counter, with what this shop holds of it."""
+
+    sku: str
+    barcode: str | None
+    name: str
+    unit: str
+    points_price: int
+    active: bool
+    on_hand: int
+    allow_negative_stock: bool
+
+
+@dataclass(frozen=True)
 class Customer:
     """What the counter shows for a scanned card: who, and what they can spend."""
 
@@ -212,6 +227,30 @@ def find_customer(
     _require_staff(actor, shop_code)
     card = cards.resolve_card(session, payload=card_payload, keyring=keyring)
     return _customer(card.household, card.serial)
+
+
+# --- the goods ----------------------------------------------------------------------
+
+
+def find_goods(session: Session, *, actor: User, shop_code: str, code: str) -> Goods:
+    """The product behind a code scanned or typed at the counter: its barcode, else its sku.
+
+    One answer in place of the two look-ups a counter would otherwise make, with the
+    shop's stock, so it can warn of goods the shelf no longer holds while still scanning.
+    """
+    _require_staff(actor, shop_code)
+    shop = inventory.get_shop(session, shop_code)
+    product = inventory.product_by_code(session, code)
+    return Goods(
+        sku=product.sku,
+        barcode=product.barcode,
+        name=product.name,
+        unit=product.unit,
+        points_price=product.points_price,
+        active=product.active,
+        on_hand=inventory.stock_on_hand(session, shop=shop, product=product),
+        allow_negative_stock=shop.allow_negative_stock,
+    )
 
 
 # --- selling ------------------------------------------------------------------------
@@ -340,10 +379,19 @@ def _next_receipt_seq(session: Session, shop_id: int, day: date) -> int:
     return int(conn.execute(stmt, {"b_shop_id": shop_id, "b_day": day}).scalar_one())
 
 
+def _read_line(line: LineRequest) -> LineRequest:
+    """The line with its sku or barcode read as a scan is (see config.scanned)."""
+    return LineRequest(
+        qty=line.qty,
+        sku=None if line.sku is None else normalize_scanned(line.sku),
+        barcode=None if line.barcode is None else normalize_scanned(line.barcode),
+    )
+
+
 def _products_for(session: Session, lines: Sequence[LineRequest]) -> list[_Product]:
-    """Each line's product, by sku or barcode; every unknown one named at once."""
-    skus = {line.sku for line in lines if line.sku is not None}
-    barcodes = {line.barcode.strip() for line in lines if line.barcode is not None}
+    """Each line's product, by sku (as inventory spells it) or barcode; unknowns named at once."""
+    skus = {s for line in lines if line.sku is not None for s in inventory.sku_spellings(line.sku)}
+    barcodes = {line.barcode for line in lines if line.barcode is not None}
     conn = session.connection()
     by_sku: dict[str, _Product] = {}
     by_barcode: dict[str, _Product] = {}
@@ -357,9 +405,10 @@ def _products_for(session: Session, lines: Sequence[LineRequest]) -> list[_Produ
     unknown: list[str] = []
     for line in lines:
         if line.sku is not None:
-            product = by_sku.get(line.sku)
+            spellings = inventory.sku_spellings(line.sku)
+            product = next((by_sku[s] for s in spellings if s in by_sku), None)
         else:
-            product = by_barcode.get((line.barcode or "").strip())
+            product = by_barcode.get(line.barcode or "")
         if product is None:
             unknown.append(str(line.sku if line.sku is not None else line.barcode)[:32])
         else:
@@ -454,7 +503,10 @@ def record_sale(
     then its stock rows by product, so concurrent sales queue but never deadlock.
     """
     _require_staff(actor, shop_code)
-    lines = list(lines)
+    # Read as scans are before the fingerprint: the same sale typed another way is the same.
+    lines = [_read_line(line) for line in lines]
+    if card_payload is not None:
+        card_payload = normalize_code(card_payload)
     fingerprint = request_fingerprint(
         shop=shop_code,
         card_payload=card_payload,
@@ -588,12 +640,25 @@ def find_sales(
     _require_staff(actor, shop_code)
     stmt = select(Sale).where(Sale.shop_code == shop_code)
     if receipt_no:
-        stmt = stmt.where(Sale.receipt_no == receipt_no.strip())
+        stmt = stmt.where(Sale.receipt_no == _receipt_spelling(shop_code, receipt_no))
     if household_id is not None:
         stmt = stmt.where(Sale.household_id == household_id)
     if day is not None:
         stmt = stmt.where(Sale.business_day == day)
     return session.scalars(stmt.order_by(Sale.id.desc()).limit(limit)).all()
+
+
+def _receipt_spelling(shop_code: str, receipt_no: str) -> str:
+    """A typed receipt number as it is stored, its case being noise (API.md).
+
+    Numbers read shop code, day and sequence (receipt_number); only the shop's code has
+    letters, and it is stored as the shop spells it, so an exact, indexed match is kept.
+    """
+    typed = normalize_code(receipt_no)
+    prefix = f"{shop_code}-"
+    if typed.startswith(prefix.upper()):
+        return prefix + typed[len(prefix) :]
+    return typed
 
 
 def household_heads(session: Session, household_ids: Sequence[int]) -> dict[int, str]:
@@ -755,7 +820,8 @@ def record_return(
     wanted: dict[int, int] = {}
     for sku, qty in lines:
         _check_quantity(qty)
-        line = by_sku.get(sku)
+        spellings = inventory.sku_spellings(normalize_scanned(sku))
+        line = next((by_sku[s] for s in spellings if s in by_sku), None)
         if line is None:
             raise ReturnExceedsSale(
                 _l("%(sku)s is not on receipt %(receipt_no)s", sku=sku, receipt_no=sale.receipt_no),

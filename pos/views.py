@@ -12,6 +12,7 @@ from flask_babel import gettext as _
 from config.auth import Role, current_actor, page_roles_required
 from config.db import db, run_unit_of_work, utcnow
 from config.errors import DomainError, ValidationFailed
+from config.scanned import normalize_code, normalize_scanned, parse_scanned_int
 from config.templating import problem_box
 from config.timeutil import business_day, local_tz, to_local
 from inventory.forms import read_lines
@@ -40,11 +41,24 @@ def counter() -> Any:
         shop=shop,
         sales_url=url_for("pos_api.record_sale", code=shop.code),
         customer_url=url_for("pos_api.find_customer", code=shop.code),
-        barcode_url=url_for("inventory_api.search_products") + "/by-barcode/",
-        sku_url=url_for("inventory_api.search_products") + "/",
+        # The scanned code is appended by the page, after its own normalizing.
+        goods_url=url_for("pos_api.find_goods", code=shop.code, scanned="-")[:-1],
+        print_url=url_for("pos_printing_api.sale_print", sale_id=0),
     )
     response = make_response(body)
     # The page holds a cart and a key; a cached copy must never come back from history.
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+@bp.route("/counter/display")
+@page_roles_required(*SHOP_STAFF)
+def counter_display() -> Any:
+    """The customer display (客显): the counter's cart in large type, on a screen facing them."""
+    shop = services.counter_shop(
+        db.session, actor=current_actor(), shop_code=request.args.get("shop")
+    )
+    response = make_response(render_template("pos/display.html", shop=shop))
     response.headers["Cache-Control"] = "no-store"
     return response
 
@@ -69,12 +83,16 @@ def daily_report(code: str) -> Any:
 def sales(code: str) -> Any:
     """Sale history: by receipt number, household or business day (today by default)."""
     actor = current_actor()
-    receipt_no = (request.args.get("receipt_no") or "").replace("\x00", "").strip()[:64].upper()
-    household = (request.args.get("household_id") or "").strip()
+    # Typed or scanned (a receipt's QR code), read as API.md says; receipt numbers ignore case.
+    receipt_no = normalize_code((request.args.get("receipt_no") or "").replace("\x00", ""))[:64]
+    typed_household = request.args.get("household_id") or ""
+    household = normalize_scanned(typed_household)
+    household_id = parse_scanned_int(typed_household) if household else None
     raw_day = request.args.get("date")
     try:
         day = date.fromisoformat(raw_day) if raw_day else None
-        household_id = int(household) if household else None
+        if household and household_id is None:
+            raise ValueError(household)
     except ValueError as exc:
         raise ValidationFailed(
             errors={"date": ["YYYY-MM-DD"], "household_id": ["1, 2, 3…"]}
@@ -89,7 +107,7 @@ def sales(code: str) -> Any:
         household_id=household_id if household_id and 0 < household_id < 2**31 else None,
         day=day,
     )
-    exact = [row for row in rows if receipt_no and row.receipt_no == receipt_no]
+    exact = [row for row in rows if receipt_no and row.receipt_no.upper() == receipt_no]
     if len(exact) == 1:
         # A scanned receipt (its QR or barcode) goes straight to the sale, to return goods.
         return redirect(url_for(".sale", sale_id=exact[0].id))

@@ -98,7 +98,8 @@
 
   form.addEventListener("submit", function (event) {
     event.preventDefault();
-    var payload = field.value.trim();
+    // Read as API.md says (NFKC, trimmed, any case): the server does the same.
+    var payload = window.IPOS ? window.IPOS.normalize(field.value).toUpperCase() : field.value.trim();
     // Emptied at once, so the next card scanned never lands behind this one.
     field.value = "";
     if (payload) {

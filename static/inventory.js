@@ -2,11 +2,8 @@
 (function () {
   "use strict";
 
-  function fill(template, values) {
-    return template.replace(/\{(\w+)\}/g, function (whole, key) {
-      return key in values ? values[key] : whole;
-    });
-  }
+  var IPOS = window.IPOS;
+  var fill = IPOS.fill;
 
   function say(status, text, isError) {
     status.textContent = text;
@@ -41,7 +38,6 @@
     var counter = form.querySelector("[data-line-count]");
     var step = parseInt(form.dataset.step || "1", 10);
     var known = {};
-    var queue = Promise.resolve();
 
     function rows() {
       return body.querySelectorAll("tr[data-sku]");
@@ -132,21 +128,20 @@
       );
     }
 
-    scan.addEventListener("keydown", function (event) {
-      if (event.key !== "Enter") return;
-      event.preventDefault();
-      var code = scan.value.trim();
-      scan.value = "";
-      if (!code) {
-        // Wait for scans still being looked up, then save.
-        queue = queue.then(function () {
-          submit(form, status, function () { return rows().length > 0; });
-        });
-        return;
-      }
-      // One scan after another, in the order scanned, however slow the network.
-      queue = queue.then(function () { return handle(code); });
-    });
+    // One scan after another, in the order scanned, however slow the network; Enter on the
+    // empty field saves once the scans before it have landed.
+    IPOS.scanQueue(
+      scan,
+      function (code) {
+        if (!code) {
+          return function () {
+            submit(form, status, function () { return rows().length > 0; });
+          };
+        }
+        return function () { return handle(code); };
+      },
+      form
+    );
 
     body.addEventListener("click", function (event) {
       var button = event.target.closest("[data-remove]");
@@ -173,17 +168,11 @@
       });
     }
 
-    scan.addEventListener("keydown", function (event) {
-      if (event.key !== "Enter") return;
-      event.preventDefault();
-      var code = scan.value.trim();
-      scan.value = "";
-      if (!code) {
-        submit(form, status, counted);
-        return;
-      }
+    function count(code) {
+      // SKUs are matched without regard to case: a scanner with Caps Lock on types them too.
+      var upper = code.toUpperCase();
       var row = rows.find(function (r) {
-        return r.dataset.barcode === code || r.dataset.sku === code;
+        return r.dataset.barcode === code || r.dataset.sku.toUpperCase() === upper;
       });
       if (!row) {
         say(status, fill(form.dataset.msgUnknown, { code: code }), true);
@@ -196,7 +185,16 @@
       row.scrollIntoView({ block: "nearest" });
       var name = row.querySelector("[data-name]").textContent;
       say(status, fill(form.dataset.msgAdded, { name: name, qty: input.value }), false);
-    });
+    }
+
+    IPOS.scanQueue(
+      scan,
+      function (code) {
+        if (!code) return function () { submit(form, status, counted); };
+        return function () { count(code); };
+      },
+      form
+    );
     keepEnterForScanning(form, scan);
   }
 

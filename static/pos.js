@@ -1,9 +1,22 @@
 // The counter: a keyboard-wedge scanner and the Enter key serve the whole queue.
+//
+// The counter is a state machine; `data-state` on [data-counter] always says which state:
+//   waiting    no customer. Goods may be scanned; nothing can be confirmed.
+//   serving    a good card was scanned: goods, quantities, Enter on the empty field confirms.
+//   asking     another valid card came mid-cart: Enter switches (goods kept), Esc keeps.
+//   confirming the sale is on its way with its key; the cart is frozen until the server
+//              answers, and every retry reuses the key, so it is never charged twice.
+//   done       the sale is shown read-only (receipt, balance, printer) until the next card.
+// A bad card (invalid, unknown, revoked) in any state but confirming clears the customer
+// (goods stay; after a sale, the sale's goods go too) and nothing is confirmed until a good
+// card. Scans wait in one queue (lib.js): none is dropped, none reordered.
 (function () {
   "use strict";
 
   var root = document.querySelector("[data-counter]");
-  if (!root) return;
+  if (!root || !window.IPOS) return;
+  var IPOS = window.IPOS;
+  var fill = IPOS.fill;
   var d = root.dataset;
   var scan = root.querySelector("[data-scan]");
   var statusBox = root.querySelector("[data-status]");
@@ -12,71 +25,108 @@
   var receiptBox = root.querySelector("[data-receipt]");
   var shortBox = root.querySelector("[data-shortfall]");
   var customerBox = root.querySelector("[data-customer]");
+  var askBox = root.querySelector("[data-ask]");
+  var stockBox = root.querySelector("[data-stock-warning]");
+  var printBox = root.querySelector("[data-print-state]");
+  var isManager = d.manager === "true";
 
   var TIMEOUT_MS = 8000;
   var AUTO_RETRIES = 3;
 
+  var WAITING = "waiting";
+  var SERVING = "serving";
+  var ASKING = "asking";
+  var CONFIRMING = "confirming";
+  var DONE = "done";
+
   var state = {
+    name: WAITING,
     customer: null, // {household_id, head_name, members, village_name, balance, floor, spendable}
     payload: null,
-    lines: [], // {sku, barcode, name, each, qty}
+    lines: [], // {sku, barcode, name, each, qty, onHand}
     selected: -1,
-    // The key of a sale whose outcome is unknown: every retry reuses it, and the cart is
-    // frozen until the server answers, so a lost answer can never become a second charge.
+    // The key of a sale whose outcome is unknown: every retry reuses it.
     pendingKey: null,
-    busy: false,
-    done: false,
+    sending: false,
+    sale: null, // the committed sale shown in `done`
+    candidate: null, // {customer, payload} while asking
+    answer: null, // resolves the question while asking
+    // Bumped whenever the customer is replaced or cleared: an Enter typed before that
+    // cannot confirm the sale for whoever is on screen after it.
+    epoch: 0,
   };
+  // Normalized code -> {product, at}: a second scan of the same goods counts up without
+  // the server. On-hand goes stale as other counters sell, so an entry lives briefly.
+  var lookups = {};
+  var LOOKUP_TTL_MS = 30000;
 
-  function fill(text, values) {
-    return text.replace(/\{(\w+)\}/g, function (whole, key) {
-      return key in values ? values[key] : whole;
+  function forget(skus) {
+    Object.keys(lookups).forEach(function (code) {
+      if (skus.indexOf(lookups[code].product.sku) >= 0) delete lookups[code];
     });
   }
 
-  function say(text, kind) {
+  // --- what the clerk (and the customer display) sees ----------------------------------
+
+  function say(text, kind, sound) {
     statusBox.textContent = text;
     statusBox.className = "counter-status" + (kind ? " status-" + kind : "");
+    if (sound) IPOS.sound.play(sound);
   }
 
-  function newKey() {
-    if (window.crypto && crypto.randomUUID) return crypto.randomUUID();
-    var bytes = new Uint8Array(16);
-    crypto.getRandomValues(bytes);
-    return Array.prototype.map
-      .call(bytes, function (b) { return (b + 256).toString(16).slice(1); })
-      .join("");
+  function refuse(text) {
+    say(text, "error", "refuse");
+  }
+
+  function setState(name) {
+    state.name = name;
+    root.dataset.state = name;
   }
 
   function total() {
     return state.lines.reduce(function (sum, line) { return sum + line.each * line.qty; }, 0);
   }
 
-  function render() {
+  function short(line) {
+    return line.onHand !== null && line.onHand !== undefined && line.qty > line.onHand;
+  }
+
+  function renderLines(locked) {
     body.textContent = "";
     state.lines.forEach(function (line, index) {
       var row = template.content.firstElementChild.cloneNode(true);
       row.dataset.sku = line.sku;
       row.querySelector("[data-name]").textContent = line.name;
       row.querySelector("[data-each]").textContent = line.each;
-      row.querySelector("[data-qty]").value = line.qty;
+      var qty = row.querySelector("[data-qty]");
+      qty.value = line.qty;
+      qty.disabled = locked;
       row.querySelector("[data-points]").textContent = line.each * line.qty;
-      if (index === state.selected) row.classList.add("selected");
-      row.querySelector("[data-qty]").addEventListener("change", function (event) {
-        setQty(index, parseInt(event.target.value, 10));
-        scan.focus();
-      });
-      row.querySelector("[data-remove]").addEventListener("click", function () {
-        removeLine(index);
-        scan.focus();
-      });
+      var remove = row.querySelector("[data-remove]");
+      remove.disabled = locked;
+      remove.hidden = locked;
+      if (index === state.selected && !locked) row.classList.add("selected");
+      if (short(line) && !locked) {
+        row.classList.add(d.allowNegative === "true" ? "below-stock" : "out-of-stock");
+        row.querySelector("[data-stock-note]").textContent = fill(d.labelOnHand, {
+          on_hand: line.onHand,
+        });
+      }
       body.appendChild(row);
     });
-    var sum = total();
+  }
+
+  function render() {
+    var locked = state.name === DONE || state.name === CONFIRMING;
+    root.classList.toggle("counter-locked", locked);
+    renderLines(locked);
+    var sum = state.sale ? state.sale.total_points : total();
     root.querySelector("[data-total]").textContent = sum;
     var remaining = root.querySelector("[data-remaining]");
     shortBox.hidden = true;
-    if (state.customer) {
+    if (state.name === DONE && state.sale) {
+      remaining.textContent = state.customer ? state.customer.spendable : state.sale.balance_after;
+    } else if (state.customer) {
       var left = state.customer.spendable - sum;
       remaining.textContent = left >= 0 ? left : 0;
       if (left < 0) {
@@ -97,175 +147,316 @@
       customerBox.querySelector("[data-floor]").textContent = c.floor;
       customerBox.querySelector("[data-floor-box]").hidden = !c.floor;
     }
-  }
-
-  function frozen() {
-    if (state.pendingKey) {
-      say(d.msgPending, "error");
-      return true;
+    askBox.hidden = state.name !== ASKING;
+    if (state.name !== DONE) {
+      receiptBox.hidden = true;
+      printBox.hidden = true;
     }
-    return state.busy;
+    broadcast();
   }
 
-  function startOverIfDone() {
-    if (!state.done) return;
-    state.done = false;
-    state.customer = null;
-    state.payload = null;
-    state.lines = [];
-    state.selected = -1;
-    receiptBox.hidden = true;
-    receiptBox.textContent = "";
-  }
+  // The customer display (/counter/display) in another window of this browser hears every
+  // change at once: no server round trip, nothing to click there.
+  var channel = window.BroadcastChannel ? new BroadcastChannel("ipos-counter-" + d.shopCode) : null;
 
-  function setQty(index, qty) {
-    if (frozen() || !state.lines[index]) return;
-    if (!(qty >= 1)) qty = 1;
-    state.lines[index].qty = Math.min(qty, 100000);
-    state.selected = index;
-    render();
-  }
-
-  function removeLine(index) {
-    if (frozen() || !state.lines[index]) return;
-    state.lines.splice(index, 1);
-    state.selected = Math.min(state.selected, state.lines.length - 1);
-    render();
-  }
-
-  function getJson(url, options) {
-    return fetch(url, options).then(function (response) {
-      return response
-        .json()
-        .catch(function () { return {}; })
-        .then(function (data) { return { status: response.status, data: data }; });
-    });
-  }
-
-  function headers() {
+  function snapshot() {
+    var c = state.customer;
     return {
-      "Content-Type": "application/json",
-      Accept: "application/json",
-      "X-CSRFToken": d.csrf,
+      state: state.name,
+      customer: c ? { name: c.head_name, village: c.village_name, spendable: c.spendable } : null,
+      lines: state.lines.map(function (line) {
+        return { name: line.name, each: line.each, qty: line.qty, points: line.each * line.qty };
+      }),
+      total: state.sale ? state.sale.total_points : total(),
+      receipt_no: state.sale ? state.sale.receipt_no : null,
+      balance_after: state.sale ? state.sale.balance_after : null,
     };
   }
 
+  function broadcast() {
+    if (channel) channel.postMessage({ type: "counter", snapshot: snapshot() });
+  }
+
+  if (channel) {
+    channel.onmessage = function (event) {
+      if (event.data && event.data.type === "hello") broadcast();
+    };
+  }
+
+  // --- the customer --------------------------------------------------------------------
+
+  function clearSale() {
+    state.sale = null;
+    receiptBox.hidden = true;
+    receiptBox.textContent = "";
+    printBox.hidden = true;
+    stockBox.hidden = true;
+    stopPrintWatch();
+  }
+
+  function startFresh() {
+    // After a sale, the next card starts an empty cart.
+    clearSale();
+    state.lines = [];
+    state.selected = -1;
+    state.customer = null;
+    state.payload = null;
+  }
+
+  function clearCustomer() {
+    if (state.customer) state.epoch += 1;
+    state.customer = null;
+    state.payload = null;
+  }
+
+  function lookUpCard(code) {
+    return IPOS.call(d.customerUrl, "POST", d.csrf, { card_payload: code });
+  }
+
+  function shortCode(code) {
+    return code.length > 16 ? code.slice(0, 16) + "…" : code;
+  }
+
   function scanCard(code) {
-    state.busy = true;
-    getJson(d.customerUrl, {
-      method: "POST",
-      headers: headers(),
-      credentials: "same-origin",
-      body: JSON.stringify({ card_payload: code }),
-    })
-      .then(function (result) {
-        if (result.status === 200) {
-          state.customer = result.data;
-          state.payload = code;
-          say(fill(d.msgCustomer, { name: result.data.head_name }), "ok");
-        } else {
-          say(fill(d.msgBadCard, { detail: result.data.detail || result.status }), "error");
+    if (state.name === CONFIRMING) {
+      refuse(d.msgPending);
+      return null;
+    }
+    return lookUpCard(code).then(
+      function (result) {
+        if (result.status !== 200) {
+          // A bad card never leaves the previous customer loaded behind its message.
+          if (state.name === DONE) startFresh();
+          clearCustomer();
+          setState(WAITING);
+          render();
+          refuse(fill(d.msgBadCard, { detail: (result.data && result.data.detail) || result.status }));
+          return null;
         }
-      })
-      .catch(function () {
-        say(fill(d.msgLookupFailed, { code: code.slice(0, 12) + "…" }), "error");
-      })
-      .then(function () {
-        state.busy = false;
+        var found = result.data;
+        if (state.name === DONE) startFresh();
+        var current = state.customer;
+        if (!current) {
+          state.customer = found;
+          state.payload = code;
+          setState(SERVING);
+          render();
+          say(fill(d.msgCustomer, { name: found.head_name }), "ok", "beep");
+          return null;
+        }
+        if (current.household_id === found.household_id) {
+          state.customer = found;
+          state.payload = code;
+          render();
+          say(fill(d.msgSameCustomer, { name: found.head_name }), "ok", "beep");
+          return null;
+        }
+        state.epoch += 1;
+        if (!state.lines.length) {
+          state.customer = found;
+          state.payload = code;
+          render();
+          say(fill(d.msgSwitched, { name: found.head_name, previous: current.head_name }), "ok", "beep");
+          return null;
+        }
+        return ask(found, code, current);
+      },
+      function () {
+        refuse(fill(d.msgLookupFailed, { code: shortCode(code) }));
+      }
+    );
+  }
+
+  // A different valid card mid-cart: asked in one keystroke, never switched silently. The
+  // queue waits for the answer, so scans typed meanwhile wait too, in order.
+  function ask(found, code, current) {
+    state.candidate = { customer: found, payload: code };
+    setState(ASKING);
+    askBox.querySelector("[data-ask-text]").textContent = fill(d.msgAskSwitch, {
+      name: found.head_name,
+      current: current.head_name,
+    });
+    render();
+    say(fill(d.msgAsk, { name: found.head_name }), "warn", "refuse");
+    return new Promise(function (resolve) {
+      state.answer = function (switchTo) {
+        state.answer = null;
+        var chosen = state.candidate;
+        state.candidate = null;
+        state.epoch += 1;
+        if (switchTo) {
+          state.customer = chosen.customer;
+          state.payload = chosen.payload;
+          say(fill(d.msgSwitched, { name: chosen.customer.head_name, previous: current.head_name }), "ok", "beep");
+        } else {
+          say(fill(d.msgKept, { name: state.customer.head_name }), "ok");
+        }
+        setState(SERVING);
         render();
-      });
+        resolve();
+      };
+    });
+  }
+
+  // --- goods -----------------------------------------------------------------------------
+
+  function lineIndex(sku) {
+    for (var i = 0; i < state.lines.length; i++) {
+      if (state.lines[i].sku === sku) return i;
+    }
+    return -1;
+  }
+
+  function warnStock(line) {
+    var negative = d.allowNegative === "true";
+    var message = fill(negative ? d.msgStockNegative : d.msgStockOut, {
+      name: line.name,
+      on_hand: line.onHand,
+    });
+    stockBox.hidden = false;
+    stockBox.dataset.sku = line.sku;
+    stockBox.classList.toggle("stock-negative", negative);
+    stockBox.querySelector("[data-stock-text]").textContent = message;
+    var form = stockBox.querySelector("[data-receive-form]");
+    if (form) {
+      form.hidden = !isManager;
+      form.querySelector("[data-receive-qty]").value = String(Math.max(line.qty - line.onHand, 1));
+      // One key per warning: a retry after a lost answer never records the goods twice.
+      form.dataset.key = IPOS.newKey();
+    }
+    say(message, "warn", "warn");
+  }
+
+  function added(index) {
+    var line = state.lines[index];
+    state.selected = index;
+    render();
+    if (short(line)) {
+      warnStock(line);
+    } else {
+      if (stockBox.dataset.sku === line.sku) stockBox.hidden = true;
+      say(fill(d.msgAdded, { name: line.name, qty: line.qty }), "ok", "beep");
+    }
   }
 
   function addProduct(product, code) {
-    for (var i = 0; i < state.lines.length; i++) {
-      if (state.lines[i].sku === product.sku) {
-        state.lines[i].qty += 1;
-        state.selected = i;
-        say(fill(d.msgAdded, { name: product.name, qty: state.lines[i].qty }), "ok");
-        render();
-        return;
-      }
+    var index = lineIndex(product.sku);
+    if (index >= 0) {
+      state.lines[index].qty += 1;
+      if (typeof product.on_hand === "number") state.lines[index].onHand = product.on_hand;
+    } else {
+      state.lines.push({
+        sku: product.sku,
+        barcode: product.barcode || code,
+        name: product.name,
+        each: product.points_price,
+        qty: 1,
+        onHand: typeof product.on_hand === "number" ? product.on_hand : null,
+      });
+      index = state.lines.length - 1;
     }
-    state.lines.push({
-      sku: product.sku,
-      barcode: product.barcode || code,
-      name: product.name,
-      each: product.points_price,
-      qty: 1,
-    });
-    state.selected = state.lines.length - 1;
-    say(fill(d.msgAdded, { name: product.name, qty: 1 }), "ok");
-    render();
+    added(index);
   }
 
   function scanGoods(code) {
-    // A known barcode counts up without asking the server again.
-    for (var i = 0; i < state.lines.length; i++) {
-      if (state.lines[i].barcode === code || state.lines[i].sku === code) {
-        setQty(i, state.lines[i].qty + 1);
-        say(fill(d.msgAdded, { name: state.lines[i].name, qty: state.lines[i].qty }), "ok");
-        return;
-      }
+    if (state.name === DONE) {
+      refuse(fill(d.msgSaleClosed, { code: shortCode(code) }));
+      return null;
+    }
+    if (state.name === CONFIRMING) {
+      refuse(fill(d.msgPendingGoods, { code: shortCode(code) }));
+      return null;
+    }
+    var known = lookups[code];
+    if (known && Date.now() - known.at < LOOKUP_TTL_MS) {
+      addProduct(known.product, code);
+      return null;
     }
     var options = { headers: { Accept: "application/json" }, credentials: "same-origin" };
-    state.busy = true;
-    getJson(d.barcodeUrl + encodeURIComponent(code), options)
-      .then(function (result) {
-        if (result.status === 404 && /^[A-Za-z0-9][A-Za-z0-9_-]*$/.test(code)) {
-          return getJson(d.skuUrl + encodeURIComponent(code), options);
+    return IPOS.getJson(d.goodsUrl + encodeURIComponent(code), options).then(
+      function (result) {
+        if (result.status === 200 && result.data.active !== false) {
+          lookups[code] = { product: result.data, at: Date.now() };
+          if (state.name === DONE || state.name === CONFIRMING) return scanGoods(code);
+          addProduct(result.data, code);
+        } else {
+          refuse(fill(d.msgUnknown, { code: shortCode(code) }));
         }
-        return result;
-      })
-      .then(function (result) {
-        state.busy = false;
-        if (result.status === 200 && result.data.active !== false) addProduct(result.data, code);
-        else say(fill(d.msgUnknown, { code: code }), "error");
-      })
-      .catch(function () {
-        state.busy = false;
-        say(fill(d.msgLookupFailed, { code: code }), "error");
-      });
+      },
+      function () {
+        refuse(fill(d.msgLookupFailed, { code: shortCode(code) }));
+      }
+    );
   }
 
-  function receiptText(sale) {
-    var width = 32;
-    function row(left, right) {
-      left = String(left);
-      right = String(right);
-      var pad = width - left.length * 2 - right.length;
-      return left + " ".repeat(Math.max(pad, 1)) + right;
+  function editable() {
+    if (state.name === DONE) {
+      refuse(d.msgSaleLocked);
+      return false;
     }
-    var out = [d.shopName, d.labelReceipt + " " + sale.receipt_no];
-    out.push(d.labelTime + " " + new Date().toLocaleString());
-    out.push(d.labelHousehold + " " + (state.customer ? state.customer.head_name : sale.household_id));
-    out.push("-".repeat(width));
-    sale.lines.forEach(function (line) {
-      out.push(line.name);
-      out.push("  " + line.qty + " × " + line.points_each + " = " + line.points);
-    });
-    out.push("-".repeat(width));
-    out.push(row(d.labelTotal, sale.total_points + " " + d.labelPoints));
-    out.push(row(d.labelBalance, sale.balance_after + " " + d.labelPoints));
-    return out.join("\n");
+    if (state.name === CONFIRMING) {
+      refuse(state.sending ? d.msgCartFrozen : d.msgPending);
+      return false;
+    }
+    return state.name !== ASKING;
   }
 
-  // The screen shows what the printer prints: the server's own layout of the committed
-  // sale. The quick local text above stays if that request fails.
-  function showServerReceipt(saleId) {
-    if (!d.receiptUrl) return;
-    fetch(d.receiptUrl.replace("/0/", "/" + saleId + "/") + "?format=text", {
+  function setQty(index, qty) {
+    if (!editable() || !state.lines[index]) return;
+    if (!(qty >= 1)) qty = 1;
+    state.lines[index].qty = Math.min(qty, 100000);
+    added(index);
+  }
+
+  function removeLine(index) {
+    if (!editable() || !state.lines[index]) return;
+    var gone = state.lines.splice(index, 1)[0];
+    if (stockBox.dataset.sku === gone.sku) stockBox.hidden = true;
+    state.selected = Math.min(state.selected, state.lines.length - 1);
+    render();
+    say(fill(d.msgRemoved, { name: gone.name }), "ok");
+  }
+
+  // --- the sale ------------------------------------------------------------------------
+
+  function showReceipt(sale) {
+    // The committed sale at once; the server's own layout (what the printer prints) follows.
+    receiptBox.textContent = fill(d.msgReceiptShort, {
+      receipt_no: sale.receipt_no,
+      total: sale.total_points,
+      balance: sale.balance_after,
+    });
+    receiptBox.hidden = false;
+    fetch(d.receiptUrl.replace("/0/", "/" + sale.sale_id + "/") + "?format=text", {
       credentials: "same-origin",
       headers: { Accept: "text/plain" },
     })
       .then(function (response) { return response.ok ? response.text() : null; })
       .then(function (text) {
-        if (text && state.done && !receiptBox.hidden) receiptBox.textContent = text;
+        if (text && state.sale === sale) receiptBox.textContent = text;
       })
       .catch(function () {});
   }
 
+  function finish(sale) {
+    state.pendingKey = null;
+    state.sending = false;
+    state.sale = sale;
+    state.customer.balance = sale.balance_after;
+    state.customer.spendable = Math.max(sale.balance_after - state.customer.floor, 0);
+    stockBox.hidden = true;
+    forget(state.lines.map(function (line) { return line.sku; }));
+    setState(DONE);
+    render();
+    showReceipt(sale);
+    say(d.msgDone, "ok", "chime");
+    watchPrint(sale);
+  }
+
   function send(attempt) {
-    state.busy = true;
+    state.sending = true;
+    setState(CONFIRMING);
+    render();
     say(attempt > 1 ? fill(d.msgRetrying, { attempt: attempt - 1 }) : d.msgSending, "busy");
     var controller = window.AbortController ? new AbortController() : null;
     var timer = setTimeout(function () { if (controller) controller.abort(); }, TIMEOUT_MS);
@@ -274,121 +465,246 @@
       lines: state.lines.map(function (line) { return { sku: line.sku, qty: line.qty }; }),
       idempotency_key: state.pendingKey,
     };
-    getJson(d.salesUrl, {
-      method: "POST",
-      headers: headers(),
-      credentials: "same-origin",
-      body: JSON.stringify(payload),
-      signal: controller ? controller.signal : undefined,
-    })
-      .then(function (result) {
+    return IPOS.call(d.salesUrl, "POST", d.csrf, payload, controller ? controller.signal : undefined).then(
+      function (result) {
         clearTimeout(timer);
-        if (result.status === 201) {
-          state.pendingKey = null;
-          state.busy = false;
-          state.done = true;
-          state.customer.balance = result.data.balance_after;
-          state.customer.spendable = Math.max(result.data.balance_after - state.customer.floor, 0);
-          receiptBox.textContent = receiptText(result.data);
-          receiptBox.hidden = false;
-          showServerReceipt(result.data.sale_id);
-          render();
-          root.querySelector("[data-remaining]").textContent = state.customer.spendable;
-          say(d.msgDone, "ok");
-          if (printerBox && d.printerUrl) pollPrinter(1500);
-        } else if (result.status >= 500 || result.status === 0) {
-          // The server may or may not have committed: only the same key may try again.
-          retryLater(attempt);
-        } else {
-          // A refusal: nothing was recorded, so the next try is a new request.
-          state.pendingKey = null;
-          state.busy = false;
-          var data = result.data || {};
-          if (data.code === "insufficient_points" && data.shortfall) {
-            shortBox.textContent = fill(d.msgShort, { shortfall: data.shortfall });
-            shortBox.hidden = false;
-          }
-          say(fill(d.msgRefused, { detail: data.detail || result.status }), "error");
+        if (result.status === 201) return finish(result.data);
+        // The server may or may not have committed: only the same key may try again.
+        if (result.status >= 500 || result.status === 0) return retryLater(attempt);
+        // A refusal: nothing was recorded, so the next try is a new request.
+        state.pendingKey = null;
+        state.sending = false;
+        setState(SERVING);
+        render();
+        var data = result.data || {};
+        if (data.code === "insufficient_points" && data.shortfall) {
+          shortBox.textContent = fill(d.msgShort, { shortfall: data.shortfall });
+          shortBox.hidden = false;
         }
-      })
-      .catch(function () {
+        refuse(fill(d.msgRefused, { detail: data.detail || result.status }));
+      },
+      function () {
         clearTimeout(timer);
-        retryLater(attempt);
-      });
+        return retryLater(attempt);
+      }
+    );
   }
 
   function retryLater(attempt) {
-    if (attempt <= AUTO_RETRIES) {
-      say(fill(d.msgRetrying, { attempt: attempt }), "error");
-      setTimeout(function () { send(attempt + 1); }, 1000 * attempt);
-    } else {
-      state.busy = false;
-      say(d.msgGaveUp, "error");
+    if (attempt > AUTO_RETRIES) {
+      state.sending = false;
+      refuse(d.msgGaveUp);
+      return null;
     }
+    refuse(fill(d.msgRetrying, { attempt: attempt }));
+    return new Promise(function (resolve) {
+      setTimeout(function () { resolve(send(attempt + 1)); }, 1000 * attempt);
+    });
   }
 
-  function confirmSale() {
-    if (state.busy) return;
-    if (state.done) {
-      startOverIfDone();
+  function confirmSale(epoch) {
+    if (state.name === DONE) return say(d.msgScanNext, "info");
+    if (state.name === CONFIRMING) {
+      // The outcome is unknown after the automatic retries: the same key goes again.
+      if (!state.sending && state.pendingKey) return send(1);
+      return null;
+    }
+    if (epoch !== state.epoch) return refuse(d.msgCustomerChanged);
+    if (!state.customer) return refuse(state.lines.length ? d.msgCardFirst : d.msgScanCard);
+    if (!state.lines.length) return refuse(d.msgNoLines);
+    if (total() > state.customer.spendable) {
       render();
-      say(d.msgNext);
-      return;
+      return refuse(fill(d.msgShort, { shortfall: total() - state.customer.spendable }));
     }
-    if (!state.pendingKey) {
-      if (!state.customer) return say(d.msgCardFirst, "error");
-      if (!state.lines.length) return say(d.msgNoLines, "error");
-      if (total() > state.customer.spendable) {
-        render();
-        return say(fill(d.msgShort, { shortfall: total() - state.customer.spendable }), "error");
-      }
-      state.pendingKey = newKey();
+    if (d.allowNegative !== "true") {
+      var missing = state.lines.filter(short)[0];
+      if (missing) return refuse(fill(d.msgStockOut, { name: missing.name, on_hand: missing.onHand }));
     }
-    send(1);
+    state.pendingKey = IPOS.newKey();
+    return send(1);
   }
+
+  // --- the printer of this sale --------------------------------------------------------
+
+  var printTimer = null;
+
+  function stopPrintWatch() {
+    clearTimeout(printTimer);
+    printTimer = null;
+  }
+
+  function showPrint(sale, data) {
+    if (state.sale !== sale) return;
+    printBox.hidden = false;
+    printBox.dataset.printState = data.state;
+    printBox.dataset.jobId = data.job_id || "";
+    printBox.querySelector("[data-print-message]").textContent = data.message || "";
+    printBox.querySelector("[data-print-retry]").hidden = data.state !== "failed" || !data.job_id;
+  }
+
+  // After a sale the clerk always sees what became of its receipt: printed, failed and why
+  // (with Retry), or no printer set up. Polled briefly, then now and then.
+  function watchPrint(sale, tries) {
+    stopPrintWatch();
+    if (!d.printUrl) return;
+    tries = tries || 0;
+    var url = d.printUrl.replace("/0/", "/" + sale.sale_id + "/");
+    IPOS.getJson(url, { headers: { Accept: "application/json" }, credentials: "same-origin" })
+      .then(function (result) {
+        if (state.sale !== sale) return;
+        if (result.status === 200) showPrint(sale, result.data);
+        var settled = result.status === 200 && /^(printed|no_printer|disabled)$/.test(result.data.state);
+        if (!settled) {
+          printTimer = setTimeout(function () { watchPrint(sale, tries + 1); }, tries < 20 ? 500 : 5000);
+        }
+      })
+      .catch(function () {
+        if (state.sale === sale) printTimer = setTimeout(function () { watchPrint(sale, tries + 1); }, 5000);
+      });
+  }
+
+  printBox.querySelector("[data-print-retry]").addEventListener("click", function () {
+    var jobId = printBox.dataset.jobId;
+    var sale = state.sale;
+    if (!jobId || !sale) return;
+    IPOS.call(d.retryUrl.replace("/0/retry", "/" + jobId + "/retry"), "POST", d.csrf)
+      .then(function (result) {
+        if (result.status === 200) say(d.msgPrintRetried, "ok");
+        else refuse(fill(d.msgRefused, { detail: (result.data && result.data.detail) || result.status }));
+      })
+      .catch(function () {})
+      .then(function () {
+        scan.focus();
+        if (state.sale === sale) watchPrint(sale);
+      });
+  });
+
+  // --- a manager records the goods in hand, without leaving the sale -------------------
+
+  var receiveForm = stockBox.querySelector("[data-receive-form]");
+  if (receiveForm) {
+    receiveForm.addEventListener("submit", function (event) {
+      event.preventDefault();
+      var sku = stockBox.dataset.sku;
+      var qty = parseInt(IPOS.normalize(receiveForm.querySelector("[data-receive-qty]").value), 10);
+      var button = receiveForm.querySelector("button");
+      if (!sku || !(qty >= 1)) return;
+      button.disabled = true;
+      queue.enqueue(function () {
+        return IPOS.call(d.receiveUrl, "POST", d.csrf, {
+          reference: d.receiveReference,
+          lines: [{ sku: sku, qty: qty }],
+          idempotency_key: receiveForm.dataset.key,
+        })
+          .then(function (result) {
+            if (result.status !== 201) {
+              refuse(fill(d.msgReceiveFailed, { detail: (result.data && result.data.detail) || result.status }));
+              return;
+            }
+            var index = lineIndex(sku);
+            var line = state.lines[index];
+            if (line && line.onHand !== null) line.onHand += qty;
+            forget([sku]);
+            stockBox.hidden = true;
+            render();
+            say(fill(d.msgReceived, { name: line ? line.name : sku, qty: qty }), "ok", "beep");
+          })
+          .catch(function () {
+            refuse(fill(d.msgReceiveFailed, { detail: "" }));
+          })
+          .then(function () {
+            button.disabled = false;
+            scan.focus();
+          });
+      });
+    });
+  }
+
+  // --- keys ----------------------------------------------------------------------------
+
+  var queue = IPOS.scanQueue(
+    scan,
+    function (code) {
+      if (state.name === ASKING && !code && state.answer) {
+        state.answer(true);
+        return null;
+      }
+      if (!code) {
+        var epoch = state.epoch;
+        return function () { return confirmSale(epoch); };
+      }
+      if (/^[*×]\d{1,6}$/.test(code)) {
+        var qty = parseInt(code.slice(1), 10);
+        return function () { setQty(state.selected, qty); };
+      }
+      if (IPOS.isCard(code)) return function () { return scanCard(code.toUpperCase()); };
+      return function () { return scanGoods(code); };
+    },
+    root
+  );
 
   scan.addEventListener("keydown", function (event) {
-    var value = scan.value.trim();
-    if (event.key === "Enter") {
+    if (event.key === "Escape" && state.name === ASKING && state.answer) {
       event.preventDefault();
-      scan.value = "";
-      if (!value) return confirmSale();
-      if (state.busy) return;
-      if (/^\*\d+$/.test(value)) return setQty(state.selected, parseInt(value.slice(1), 10));
-      if (value.indexOf("IC1.") === 0) {
-        if (state.pendingKey) return say(d.msgPending, "error");
-        startOverIfDone();
-        return scanCard(value);
-      }
-      if (frozen()) return;
-      startOverIfDone();
-      return scanGoods(value);
+      state.answer(false);
+      return;
     }
     // Line keys only act on an empty field: a payload may itself contain "-" or "+".
-    if (value) return;
-    if (event.key === "ArrowUp" || event.key === "ArrowDown") {
+    if (scan.value) return;
+    var key = event.key;
+    if (key === "ArrowUp" || key === "ArrowDown") {
       event.preventDefault();
-      var step = event.key === "ArrowUp" ? -1 : 1;
-      state.selected = Math.max(0, Math.min(state.lines.length - 1, state.selected + step));
-      render();
-    } else if (event.key === "+" || event.key === "-") {
+      queue.enqueue(function () {
+        if (state.name === DONE || state.name === CONFIRMING || !state.lines.length) return;
+        var step = key === "ArrowUp" ? -1 : 1;
+        state.selected = Math.max(0, Math.min(state.lines.length - 1, state.selected + step));
+        render();
+      });
+    } else if (key === "+" || key === "-") {
       event.preventDefault();
-      var line = state.lines[state.selected];
-      if (line) setQty(state.selected, line.qty + (event.key === "+" ? 1 : -1));
-    } else if (event.key === "Delete") {
+      queue.enqueue(function () {
+        if (!editable()) return;
+        var line = state.lines[state.selected];
+        if (line) setQty(state.selected, line.qty + (key === "+" ? 1 : -1));
+      });
+    } else if (key === "Delete") {
       event.preventDefault();
-      removeLine(state.selected);
-    } else if (event.key === "Escape") {
+      queue.enqueue(function () { removeLine(state.selected); });
+    } else if (key === "Escape") {
       event.preventDefault();
-      if (frozen()) return;
-      state.done = true;
-      startOverIfDone();
-      render();
-      say(d.msgNext);
+      queue.enqueue(function () {
+        if (state.name === CONFIRMING) return refuse(state.sending ? d.msgCartFrozen : d.msgPending);
+        startFresh();
+        clearCustomer();
+        setState(WAITING);
+        render();
+        say(d.msgNext, "info");
+      });
     }
   });
 
-  // The scan field always has focus: a click elsewhere gives it back, except in a quantity box.
+  // Touch: the quantity box and ✕ go through the same queue and the same rules.
+  body.addEventListener("change", function (event) {
+    var row = event.target.closest("tr[data-sku]");
+    if (!row || !event.target.matches("[data-qty]")) return;
+    var sku = row.dataset.sku;
+    var qty = parseInt(IPOS.normalize(event.target.value), 10);
+    queue.enqueue(function () {
+      var index = lineIndex(sku);
+      setQty(index, qty);
+      if (index >= 0 && state.lines[index]) event.target.value = state.lines[index].qty;
+    });
+    scan.focus();
+  });
+  body.addEventListener("click", function (event) {
+    var button = event.target.closest("[data-remove]");
+    if (!button) return;
+    var sku = button.closest("tr[data-sku]").dataset.sku;
+    queue.enqueue(function () { removeLine(lineIndex(sku)); });
+    scan.focus();
+  });
+
+  // The scan field always has focus: a click elsewhere gives it back, except in a form field.
   document.addEventListener("click", function (event) {
     if (!event.target.closest("input, select, textarea, button, a")) scan.focus();
   });
@@ -398,7 +714,9 @@
       if (!active || active === document.body) scan.focus();
     }, 0);
   });
-  // The printer's line: its state, and the latest receipt that did not print, with Retry.
+
+  // --- the shop's printer, as before: its state, and the latest receipt that failed ------
+
   var printerBox = root.querySelector("[data-printer]");
   var printerTimer = null;
   var failedJob = null;
@@ -425,7 +743,7 @@
     if (failedJob) {
       failedBox.dataset.jobId = failedJob.id;
       printerBox.querySelector("[data-printer-error]").textContent = fill(d.msgPrintFailed, {
-        error: failedJob.last_error || "",
+        error: failedJob.error_message || failedJob.last_error || "",
       });
     }
   }
@@ -433,7 +751,7 @@
   function pollPrinter(delay) {
     clearTimeout(printerTimer);
     printerTimer = setTimeout(function () {
-      getJson(d.printerUrl, { headers: { Accept: "application/json" }, credentials: "same-origin" })
+      IPOS.getJson(d.printerUrl, { headers: { Accept: "application/json" }, credentials: "same-origin" })
         .then(function (result) {
           if (result.status === 200) showPrinter(result.data);
         })
@@ -445,11 +763,7 @@
   if (printerBox && d.printerUrl) {
     printerBox.querySelector("[data-printer-retry]").addEventListener("click", function () {
       if (!failedJob) return;
-      getJson(d.retryUrl.replace("/0/retry", "/" + failedJob.id + "/retry"), {
-        method: "POST",
-        headers: headers(),
-        credentials: "same-origin",
-      })
+      IPOS.call(d.retryUrl.replace("/0/retry", "/" + failedJob.id + "/retry"), "POST", d.csrf)
         .then(function (result) {
           if (result.status === 200) say(d.msgPrintRetried, "ok");
         })
@@ -462,6 +776,7 @@
     pollPrinter(0);
   }
 
+  setState(WAITING);
   render();
   scan.focus();
 })();

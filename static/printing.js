@@ -2,30 +2,10 @@
 (function () {
   "use strict";
 
-  function fill(text, values) {
-    return text.replace(/\{(\w+)\}/g, function (whole, key) {
-      return key in values ? values[key] : whole;
-    });
-  }
-
-  function newKey() {
-    if (window.crypto && crypto.randomUUID) return crypto.randomUUID();
-    return String(Date.now()) + "-" + Math.random().toString(16).slice(2);
-  }
-
-  function call(url, method, csrf, body) {
-    return fetch(url, {
-      method: method,
-      credentials: "same-origin",
-      headers: { "Content-Type": "application/json", Accept: "application/json", "X-CSRFToken": csrf },
-      body: body === undefined ? undefined : JSON.stringify(body),
-    }).then(function (response) {
-      return response
-        .json()
-        .catch(function () { return {}; })
-        .then(function (data) { return { status: response.status, data: data }; });
-    });
-  }
+  var IPOS = window.IPOS;
+  var fill = IPOS.fill;
+  var newKey = IPOS.newKey;
+  var call = IPOS.call;
 
   function setUp(panel) {
     var d = panel.dataset;
@@ -45,7 +25,7 @@
         queued: d.msgQueued,
         sending: d.msgSending,
         printed: d.msgPrinted,
-        failed: fill(d.msgFailed, { error: job.last_error || "" }),
+        failed: fill(d.msgFailed, { error: job.error_message || job.last_error || "" }),
       }[job.status] || job.status;
       return "#" + job.id + " " + kind + " · " + state;
     }

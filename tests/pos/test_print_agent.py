@@ -24,9 +24,8 @@ from pos.print_agent import Agent, Backoff, Journal
 from pos.printing_models import PrintAgentSeen, PrintJob
 from tests.conftest import assert_problem
 from tests.factories import Factory
-from tests.pos.conftest import Counter, sale_body
+from tests.pos.conftest import Counter, sale_body, set_printer
 from tests.pos.fake_printer import OFFLINE, PAPER_OK, PAPER_OUT, FakePrinter
-from tests.pos.test_printing import set_printer
 
 
 class Crash(BaseException):
@@ -69,13 +68,6 @@ class Server:
         server.close()
         server.task_dispatcher.shutdown(timeout=5)
         self._server = None
-
-
-@pytest.fixture
-def fake() -> Iterator[FakePrinter]:
-    printer = FakePrinter()
-    yield printer
-    printer.close()
 
 
 @pytest.fixture

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
 
@@ -17,7 +16,7 @@ from pos.models import Sale
 from pos.printing_models import PrintJob
 from tests.conftest import assert_problem
 from tests.factories import Factory
-from tests.pos.conftest import Counter, balance, on_hand, sale_body
+from tests.pos.conftest import Counter, balance, on_hand, sale_body, set_printer
 from tests.pos.fake_printer import (
     OFFLINE,
     PAPER_NEAR_END,
@@ -26,22 +25,6 @@ from tests.pos.fake_printer import (
 )
 
 TIMEOUT = 0.3
-
-
-@pytest.fixture
-def fake() -> Iterator[FakePrinter]:
-    printer = FakePrinter()
-    yield printer
-    printer.close()
-
-
-def set_printer(factory: Factory, shop_code: str = "GJY", **settings: Any) -> None:
-    values: dict[str, Any] = {"kind": "network", "connection": {}, "paper_mm": 58, "mode": "text"}
-    values.update(settings)
-    printing.save_printer(
-        db.session, actor=factory.admin, shop_code=shop_code, now=utcnow(), **values
-    )
-    db.session.commit()
 
 
 @pytest.fixture

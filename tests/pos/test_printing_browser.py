@@ -2,19 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from flask import Flask, render_template_string
+from flask import Flask
 
 from config.db import db
-from pos import print_worker
-from tests.factories import Factory
 from tests.pos.conftest import Counter
 from tests.pos.fake_printer import FakePrinter
 from tests.pos.test_counter_browser import _open_counter, scan
-from tests.pos.test_printing import set_printer
 
 pytestmark = pytest.mark.browser
 
@@ -22,39 +18,6 @@ pytestmark = pytest.mark.browser
 @pytest.fixture(params=["sqlite"])
 def backend(request: pytest.FixtureRequest) -> str:
     return request.param
-
-
-@pytest.fixture
-def fake() -> Iterator[FakePrinter]:
-    printer = FakePrinter()
-    yield printer
-    printer.close()
-
-
-@pytest.fixture
-def worker_app(
-    app: Flask, counter: Counter, factory: Factory, fake: FakePrinter
-) -> Iterator[Flask]:
-    """The server sends to the fake printer itself, through its worker thread."""
-    set_printer(factory, connection={**fake.connection, "timeout": 0.3})
-    app.config.update(PRINT_WORKER=True, PRINT_POLL_SECONDS=0.2, PRINT_STATUS_CACHE_SECONDS=0)
-
-    # A page with nothing but the print panel, as the sale and report pages include it.
-    @app.route("/test-print-panel/<int:sale_id>")
-    def _panel(sale_id: int) -> str:
-        from pos.models import Sale
-
-        return render_template_string(
-            '{% extends "base.html" %}{% from "pos/_printing.html" import print_panel %}'
-            "{% block content %}{{ print_panel(sale=sale) }}{% endblock %}",
-            sale=db.session.get(Sale, sale_id),
-        )
-
-    db.session.rollback()
-    yield app
-    worker = print_worker.state(app).worker
-    if worker is not None:
-        worker.stop()
 
 
 def test_a_receipt_that_did_not_print_is_retried_from_the_counter_and_reprinted(
