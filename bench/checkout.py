@@ -61,10 +61,10 @@ from typing import Any
 
 from sqlalchemy import create_engine, make_url, text
 
+from accounts.auth import Role, create_user, issue_token
 from config.app import create_app
-from config.auth import Role, create_user, issue_token
-from config.db import db, utcnow
 from config.settings import normalize_database_url
+from core.db import db, utcnow
 from inventory import services as inventory
 from ledger import services as ledger
 

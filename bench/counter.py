@@ -75,8 +75,8 @@ from typing import Any
 
 from sqlalchemy import create_engine, select, text
 
-from config.db import db, utcnow
 from config.settings import normalize_database_url
+from core.db import db, utcnow
 
 CHROMIUM = Path("/usr/bin/chromium")
 # As tests/conftest.py's browser fixture.
@@ -153,7 +153,7 @@ def build(url: str, home: str, args: argparse.Namespace) -> dict[str, Any]:
     cli(env, "init-db")
     cli(env, "seed-demo")
 
-    from config.auth import User
+    from accounts.auth import User
     from inventory import services as inventory
     from inventory.models import Product
     from ledger import services as ledger

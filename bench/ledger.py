@@ -69,11 +69,11 @@ from sqlalchemy import Engine, create_engine, event, select, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
+from accounts.auth import Role, User, create_user
 from config.app import create_app
-from config.auth import Role, User, create_user
-from config.db import db, utcnow
-from config.idempotency import request_fingerprint
 from config.settings import normalize_database_url
+from core.db import db, utcnow
+from core.idempotency import request_fingerprint
 from inventory.services import create_shop
 from ledger.chain import GENESIS, transfer_digest
 from ledger.models import Account, AccountKind, Village

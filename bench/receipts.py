@@ -3,7 +3,7 @@
 It measures what the receipts issue asks: the time from a resolved receipt (`ReceiptData`)
 to the exact bytes for the printer, layout included, as the median of many runs, and the
 bytes per receipt, on 58 mm and 80 mm paper. The goals are under 5 ms in text mode and
-under 50 ms in image mode. Image mode draws with the CJK font `config.fonts.find_cjk_font`
+under 50 ms in image mode. Image mode draws with the CJK font `core.fonts.find_cjk_font`
 finds (or `--font`); its glyphs are cached per process, so the steady state is measured
 after one warm-up receipt, and the "cold" column clears that cache before every run (the
 first receipt after a restart, or one full of characters not seen before).
@@ -39,7 +39,7 @@ from datetime import datetime
 from flask import Flask
 from flask_babel import Babel, force_locale
 
-from config.fonts import find_cjk_font
+from core.fonts import find_cjk_font
 from pos import escpos_render
 from pos.receipts import PAPER, ReceiptData, ReceiptLine, layout_receipt, render_escpos
 

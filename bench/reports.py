@@ -55,10 +55,10 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import create_engine, event, text
 
+from accounts.auth import create_user
 from config.app import create_app
-from config.auth import create_user
-from config.db import db
 from config.settings import normalize_database_url
+from core.db import db
 from county import services as county
 from ledger import services as ledger
 from ledger.models import Transfer

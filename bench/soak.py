@@ -42,9 +42,9 @@ from datetime import timedelta
 
 from checkout import build, cart, free_port, percentile, start_server
 
-from config.auth import issue_token
-from config.db import db, utcnow
+from accounts.auth import issue_token
 from config.settings import normalize_database_url
+from core.db import db, utcnow
 
 DEFAULT_URL = "postgresql://postgres@127.0.0.1:5432/ipos_soak"
 WINDOW = 30.0
@@ -155,7 +155,7 @@ def main() -> None:
         fixture = build(url, home, args.counters)
         app = fixture["app"]
         with app.app_context():
-            from config.auth import User
+            from accounts.auth import User
             from ledger import services as ledger
 
             admin = db.session.query(User).filter_by(username="bench-admin").one()

@@ -1,1 +1,1 @@
-"""The composition root: app factory, settings, database handle, errors and the CLI."""
+"""The composition root: the app factory, settings, CLI wiring, serving, the demo and backups."""

@@ -9,11 +9,12 @@ from flask import Flask, redirect, request, url_for
 from flask_login import current_user
 from flask_migrate import Migrate
 
-from config import i18n, templating
-from config.auth import csrf, login_manager
-from config.db import configure_engine, db
-from config.limits import limiter
+from accounts.auth import csrf, login_manager
+from config import i18n
 from config.settings import ensure_secrets, load_settings
+from core import templating
+from core.db import configure_engine, db
+from core.limits import limiter
 
 ROOT = Path(__file__).resolve().parent.parent
 migrate = Migrate()
@@ -33,7 +34,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     app.json.ensure_ascii = False  # type: ignore[attr-defined]
     app.config.setdefault("TRANSLATIONS_DIR", ROOT / "translations")
     # CSRF is checked in before_request below: every page form always, API calls only
-    # when they ride on a browser session (see config.auth.api_actor).
+    # when they ride on a browser session (see accounts.auth.api_actor).
     app.config["WTF_CSRF_CHECK_DEFAULT"] = False
     if not app.config.get("SECRET_KEY"):
         app.config.update(ensure_secrets(Path(app.config["HOME"])))
@@ -59,11 +60,11 @@ def _register_blueprints(app: Flask) -> None:
     import ledger.models  # noqa: F401
     import member_cards.models  # noqa: F401
     import pos.models  # noqa: F401
-    from config import errors
-    from config.api import api
-    from config.audit_views import bp as audit_pages
-    from config.auth_views import api_blp as auth_api
-    from config.auth_views import bp as auth_pages
+    from accounts.views import api_blp as auth_api
+    from accounts.views import bp as auth_pages
+    from audit.views import bp as audit_pages
+    from core import errors
+    from core.api import api
     from county.api import blp as county_api
     from county.views import bp as county_pages
     from inventory.api import blp as inventory_api

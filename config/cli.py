@@ -12,12 +12,12 @@ from flask.cli import FlaskGroup, with_appcontext
 from flask_migrate import upgrade
 from sqlalchemy import select
 
+from accounts.auth import Role, User, create_user, issue_token
+from audit.log import record_event
 from config.app import create_app
-from config.audit import record_event
-from config.auth import Role, User, create_user, issue_token
-from config.db import db, utcnow
-from config.errors import DomainError
 from config.settings import ensure_secrets
+from core.db import db, utcnow
+from core.errors import DomainError
 
 
 @click.group(cls=FlaskGroup, create_app=create_app, add_version_option=False)
@@ -56,7 +56,7 @@ def init_db() -> None:
 @with_appcontext
 def unlock_user_command(username: str) -> None:
     """Lift the lockout after too many wrong passwords, before it ends by itself."""
-    from config.auth import unlock_user
+    from accounts.auth import unlock_user
 
     try:
         unlock_user(db.session, username)

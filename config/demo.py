@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from config.auth import Role, create_user
+from accounts.auth import Role, create_user
 from inventory import services as inventory
 from ledger import services as ledger
 from ledger.models import PointRule, Village
@@ -263,8 +263,8 @@ def _seed_sales(
     """A month of redemptions at both shops, so the dashboard has days, shops and goods."""
     from zoneinfo import ZoneInfo
 
-    from config.auth import User
-    from config.errors import DomainError
+    from accounts.auth import User
+    from core.errors import DomainError
     from member_cards.signing import Keyring as KeyringClass
     from pos import services as pos
 

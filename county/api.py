@@ -5,10 +5,10 @@ from __future__ import annotations
 from dataclasses import asdict
 from typing import Any
 
-from config.api import Blueprint
-from config.auth import Role, api_actor, roles_required
-from config.db import db, transactional, utcnow
-from config.timeutil import local_tz
+from accounts.auth import Role, api_actor, roles_required
+from core.api import Blueprint
+from core.db import db, transactional, utcnow
+from core.timeutil import local_tz
 from county import schemas as s
 from county import services as county
 
@@ -124,7 +124,7 @@ def stars(query: dict[str, Any]) -> Any:
     village = _scope(query)
     if village is None and query["household_id"] is None:
         # County-wide, a row per household would be the whole county: ask for a village.
-        from config.errors import ValidationFailed
+        from core.errors import ValidationFailed
 
         raise ValidationFailed(errors={"village_code": ["give a village_code or a household_id"]})
     table = county.compute_stars(

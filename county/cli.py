@@ -8,10 +8,10 @@ import click
 from flask import current_app
 from flask.cli import with_appcontext
 
-from config.db import db, run_unit_of_work, utcnow
-from config.errors import DomainError
-from config.fonts import find_cjk_font
-from config.timeutil import local_tz
+from core.db import db, run_unit_of_work, utcnow
+from core.errors import DomainError
+from core.fonts import find_cjk_font
+from core.timeutil import local_tz
 from county import notices
 from county import services as county
 from ledger import services as ledger

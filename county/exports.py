@@ -21,8 +21,8 @@ from openpyxl.styles import Font, PatternFill
 from sqlalchemy import case, func, or_, select
 from sqlalchemy.orm import Session, aliased
 
-from config.auth import User
-from config.spreadsheets import formula_safe
+from accounts.auth import User
+from core.spreadsheets import formula_safe
 from county.services import BlackList, Period, RedList, local_text
 from inventory.models import Product, Shop, StockLevel, StockMovement
 from ledger import services as ledger

@@ -16,7 +16,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from config.db import UTCDateTime, db, utcnow
+from core.db import UTCDateTime, db, utcnow
 
 
 class PeriodKind(enum.StrEnum):

@@ -16,7 +16,7 @@ from reportlab.lib.units import mm
 from reportlab.platypus import Paragraph, SimpleDocTemplate, Spacer, Table, TableStyle
 from reportlab.platypus.flowables import Flowable
 
-from config.fonts import FontMissing, register_pdf_font
+from core.fonts import FontMissing, register_pdf_font
 from county.services import BlackList, RedList, TenStarList
 
 # The notice speaks to villagers in Chinese whatever the operator's screen language is:

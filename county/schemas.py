@@ -6,7 +6,7 @@ from typing import Any
 
 from marshmallow import fields, validate
 
-from config.api import BaseSchema, LocalDateTime, StrictInt
+from core.api import BaseSchema, LocalDateTime, StrictInt
 from county.services import MAX_THRESHOLD, MAX_TOP
 from ledger.schemas import CODE, NAME
 

@@ -13,7 +13,7 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy import and_, case, delete, exists, func, insert, or_, select, text
 from sqlalchemy.orm import Session, aliased
 
-from config.errors import Conflict, Forbidden, NotFound, ValidationFailed
+from core.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from county.models import PeriodKind, RuleCategory, StarThreshold
 from inventory.models import Product, Shop, StockLevel
 from ledger import services as ledger
@@ -29,7 +29,7 @@ from ledger.models import (
 from pos.models import Sale, SaleLine, SaleReturn, SaleReturnLine
 
 if TYPE_CHECKING:
-    from config.auth import User
+    from accounts.auth import User
 
 MAX_TOP = 500
 DEFAULT_VILLAGE_TOP = 10

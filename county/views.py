@@ -20,12 +20,12 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from wtforms import SelectChoice
 
-from config.auth import Role, current_actor, page_roles_required
-from config.db import db, run_unit_of_work, utcnow
-from config.errors import DomainError, Forbidden, ValidationFailed
-from config.fonts import find_cjk_font
-from config.templating import problem_box
-from config.timeutil import local_tz
+from accounts.auth import Role, current_actor, page_roles_required
+from core.db import db, run_unit_of_work, utcnow
+from core.errors import DomainError, Forbidden, ValidationFailed
+from core.fonts import find_cjk_font
+from core.templating import problem_box
+from core.timeutil import local_tz
 from county import charts, exports, notices
 from county import services as county
 from county.forms import CategoryEditForm, CategoryForm, RuleCategoryForm

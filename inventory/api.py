@@ -8,11 +8,11 @@ from flask import Response, current_app
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 
-from config.api import Blueprint
-from config.auth import Role, api_actor, roles_required
-from config.db import db, transactional, utcnow
-from config.errors import Unavailable
-from config.fonts import find_cjk_font
+from accounts.auth import Role, api_actor, roles_required
+from core.api import Blueprint
+from core.db import db, transactional, utcnow
+from core.errors import Unavailable
+from core.fonts import find_cjk_font
 from inventory import labels, services
 from inventory import schemas as s
 from inventory.models import Product

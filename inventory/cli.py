@@ -8,9 +8,9 @@ from pathlib import Path
 import click
 from flask.cli import with_appcontext
 
-from config.auth import Role, User
-from config.db import db
-from config.errors import DomainError
+from accounts.auth import Role, User
+from core.db import db
+from core.errors import DomainError
 from inventory import labels, services
 
 

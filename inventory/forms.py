@@ -10,8 +10,8 @@ from werkzeug.datastructures import MultiDict
 from wtforms import HiddenField, SelectField, StringField
 from wtforms.validators import DataRequired, Length, Optional
 
-from config.errors import ValidationFailed
-from config.scanned import normalize_scanned, parse_scanned_int
+from core.errors import ValidationFailed
+from core.scanned import normalize_scanned, parse_scanned_int
 from inventory.services import MAX_LINES
 
 REQUIRED = _l("Please fill this in.")

@@ -18,10 +18,10 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from config.db import UTCDateTime, db, utcnow
+from core.db import UTCDateTime, db, utcnow
 
 if TYPE_CHECKING:
-    from config.auth import User
+    from accounts.auth import User
 
 
 class MovementKind(enum.StrEnum):

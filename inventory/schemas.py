@@ -6,8 +6,8 @@ from typing import Any
 
 from marshmallow import fields, validate
 
-from config.api import BaseSchema, LocalDateTime, StrictInt, idempotency_key_field
-from config.scanned import ScannedString
+from core.api import BaseSchema, LocalDateTime, StrictInt, idempotency_key_field
+from core.scanned import ScannedString
 from inventory.models import AdjustmentReason
 from inventory.services import MAX_LINES, MAX_POINTS_PRICE, MAX_QUANTITY, other_shop_of
 

@@ -24,8 +24,8 @@ from sqlalchemy import (
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, joinedload
 
-from config.db import UTCDateTime
-from config.errors import (
+from core.db import UTCDateTime
+from core.errors import (
     Conflict,
     Forbidden,
     IdempotencyConflict,
@@ -34,8 +34,8 @@ from config.errors import (
     UnknownProduct,
     ValidationFailed,
 )
-from config.idempotency import request_fingerprint
-from config.scanned import normalize_scanned
+from core.idempotency import request_fingerprint
+from core.scanned import normalize_scanned
 from inventory.barcodes import barcode_problem, in_store_code, in_store_serial, is_in_store
 from inventory.models import (
     AdjustmentReason,
@@ -51,7 +51,7 @@ from inventory.models import (
 )
 
 if TYPE_CHECKING:
-    from config.auth import User
+    from accounts.auth import User
 
 # Far above any delivery or shelf, far below integer overflow of the on-hand column.
 MAX_QUANTITY = 100_000

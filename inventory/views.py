@@ -19,12 +19,12 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from wtforms import SelectChoice
 
-from config.auth import Role, User, current_actor, page_roles_required
-from config.db import db, run_unit_of_work, utcnow
-from config.errors import DomainError
-from config.scanned import normalize_scanned
-from config.templating import problem_box
-from config.timeutil import to_local
+from accounts.auth import Role, User, current_actor, page_roles_required
+from core.db import db, run_unit_of_work, utcnow
+from core.errors import DomainError
+from core.scanned import normalize_scanned
+from core.templating import problem_box
+from core.timeutil import to_local
 from inventory import services
 from inventory.forms import (
     AdjustForm,

@@ -7,10 +7,10 @@ from typing import Any
 from flask import current_app, request
 from flask_babel import lazy_gettext as _l
 
-from config.api import Blueprint
-from config.auth import Role, api_actor, roles_required
-from config.db import db, transactional, utcnow
-from config.errors import Forbidden, ValidationFailed
+from accounts.auth import Role, api_actor, roles_required
+from core.api import Blueprint
+from core.db import db, transactional, utcnow
+from core.errors import Forbidden, ValidationFailed
 from ledger import schemas as s
 from ledger import services
 

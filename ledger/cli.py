@@ -7,7 +7,7 @@ import sys
 import click
 from flask.cli import with_appcontext
 
-from config.db import db
+from core.db import db
 from ledger.services import verify_ledger
 
 

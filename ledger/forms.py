@@ -26,7 +26,7 @@ from wtforms.validators import (
     ValidationError,
 )
 
-from config.scanned import normalize_scanned, parse_scanned_int
+from core.scanned import normalize_scanned, parse_scanned_int
 from ledger.schemas import CODE
 
 REQUIRED = _l("Please fill this in.")
@@ -54,7 +54,7 @@ def storable(form: FlaskForm, field: Any) -> None:
 class WholeNumberField(IntegerField):
     """An integer field that reads full-width digits and signs, and asks in plain words.
 
-    Chinese input methods type those; config.scanned reads them as everywhere else.
+    Chinese input methods type those; core.scanned reads them as everywhere else.
     """
 
     def process_formdata(self, valuelist: list[Any]) -> None:

@@ -8,7 +8,7 @@ from datetime import datetime
 from sqlalchemy import BigInteger, CheckConstraint, ForeignKey, Index, Integer, String, Text, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from config.db import UTCDateTime, db, utcnow
+from core.db import UTCDateTime, db, utcnow
 
 
 class TransferKind(enum.StrEnum):

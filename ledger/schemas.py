@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from marshmallow import ValidationError, fields, validate, validates_schema
 
-from config.api import BaseSchema, LocalDateTime, StrictInt, idempotency_key_field
+from core.api import BaseSchema, LocalDateTime, StrictInt, idempotency_key_field
 from ledger.services import MAX_AWARD_POINTS
 
 CODE = validate.Regexp(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,31}$", error="letters, digits, - and _")

@@ -14,7 +14,7 @@ from sqlalchemy import BigInteger, bindparam, func, insert, or_, select, update
 from sqlalchemy.orm import Session, aliased
 from sqlalchemy.orm.util import identity_key
 
-from config.errors import (
+from core.errors import (
     Conflict,
     DomainError,
     Forbidden,
@@ -23,8 +23,8 @@ from config.errors import (
     NotFound,
     ValidationFailed,
 )
-from config.idempotency import request_fingerprint
-from config.scanned import normalize_scanned, parse_scanned_int
+from core.idempotency import request_fingerprint
+from core.scanned import normalize_scanned, parse_scanned_int
 from ledger.chain import GENESIS, transfer_digest
 from ledger.models import (
     Account,
@@ -38,7 +38,7 @@ from ledger.models import (
 )
 
 if TYPE_CHECKING:
-    from config.auth import User
+    from accounts.auth import User
 
 # One award or penalty larger than this is a typing mistake, not a deed.
 MAX_AWARD_POINTS = 10_000

@@ -21,10 +21,10 @@ from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import SelectChoice
 
-from config.auth import Role, current_actor, page_roles_required
-from config.db import db, run_unit_of_work, utcnow
-from config.errors import DomainError, Forbidden
-from config.templating import problem_box
+from accounts.auth import Role, current_actor, page_roles_required
+from core.db import db, run_unit_of_work, utcnow
+from core.errors import DomainError, Forbidden
+from core.templating import problem_box
 from ledger import services
 from ledger.forms import (
     AwardForm,

@@ -7,9 +7,9 @@ from typing import Any
 
 from flask import current_app, send_file
 
-from config.api import Blueprint
-from config.auth import Role, api_actor, roles_required
-from config.db import db, transactional, utcnow
+from accounts.auth import Role, api_actor, roles_required
+from core.api import Blueprint
+from core.db import db, transactional, utcnow
 from member_cards import schemas as s
 from member_cards import services, sheets, signing
 

@@ -10,9 +10,9 @@ import click
 from flask import current_app
 from flask.cli import with_appcontext
 
-from config import fonts
-from config.db import db
-from config.errors import DomainError
+from core import fonts
+from core.db import db
+from core.errors import DomainError
 from ledger import services as ledger
 from member_cards import services, sheets, signing
 

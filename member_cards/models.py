@@ -9,8 +9,8 @@ from sqlalchemy import CheckConstraint, ForeignKey, Index, Integer, String, Text
 from sqlalchemy import text as sql_text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from config.auth import User
-from config.db import UTCDateTime, db, utcnow
+from accounts.auth import User
+from core.db import UTCDateTime, db, utcnow
 from ledger.models import Household
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import marshmallow as ma
 from marshmallow import fields, validate
 
-from config.api import BaseSchema, LocalDateTime
+from core.api import BaseSchema, LocalDateTime
 from ledger.schemas import MemberSchema
 from member_cards.services import MAX_REASON_CHARS, integrity_score
 

@@ -11,7 +11,7 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from config.errors import (
+from core.errors import (
     CardRevoked,
     Conflict,
     Forbidden,
@@ -20,7 +20,7 @@ from config.errors import (
     UnknownCard,
     ValidationFailed,
 )
-from config.scanned import normalize_code
+from core.scanned import normalize_code
 from ledger import services as ledger
 from ledger.models import Household, Village
 from ledger.services import StatementEntry
@@ -28,7 +28,7 @@ from member_cards import sheets, signing
 from member_cards.models import CardEventKind, CardStatus, MemberCard, MemberCardEvent
 
 if TYPE_CHECKING:
-    from config.auth import User
+    from accounts.auth import User
 
 MAX_CARD_ID = 2**31 - 1
 MAX_REASON_CHARS = 500

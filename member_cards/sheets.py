@@ -16,7 +16,7 @@ from reportlab.lib.units import mm
 from reportlab.pdfbase import pdfmetrics
 from reportlab.pdfgen import canvas
 
-from config.fonts import FontMissing, register_pdf_font
+from core.fonts import FontMissing, register_pdf_font
 
 # Q (25% recovery) rather than the minimum M: cards live in pockets and get scratched,
 # and at Q a typical payload still fits QR version 3 (29 modules), about 1 mm a module.

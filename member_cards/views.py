@@ -25,18 +25,18 @@ from flask_babel import lazy_gettext as _l
 from flask_limiter import RateLimitExceeded
 from flask_login import current_user
 
-from config import fonts
-from config.auth import Role, current_actor, page_roles_required
-from config.db import db, run_unit_of_work, utcnow
-from config.errors import (
+from accounts.auth import Role, current_actor, page_roles_required
+from core import fonts
+from core.db import db, run_unit_of_work, utcnow
+from core.errors import (
     CardRevoked,
     DomainError,
     InvalidCard,
     UnknownCard,
     handle_http_exception,
 )
-from config.limits import limiter
-from config.timeutil import to_local
+from core.limits import limiter
+from core.timeutil import to_local
 from ledger import services as ledger
 from ledger.labels import KIND_LABELS
 from member_cards import services, sheets, signing

@@ -43,7 +43,7 @@ target_db = current_app.extensions["migrate"].db
 
 def render_item(type_, obj, autogen_context):
     """Render our column types as plain SQLAlchemy ones, so migrations import nothing of ours."""
-    from config.db import UTCDateTime
+    from core.db import UTCDateTime
 
     if type_ == "type" and isinstance(obj, UTCDateTime):
         return "sa.DateTime(timezone=True)"
@@ -109,7 +109,7 @@ def run_migrations_online():
             connection.connection.driver_connection.execute("PRAGMA foreign_keys=OFF")
         conf_args.setdefault("render_item", render_item)
         conf_args.setdefault("compare_type", True)
-        # Our SQLite connections begin their own transactions (config.db.configure_engine),
+        # Our SQLite connections begin their own transactions (core.db.configure_engine),
         # so a failed migration rolls back whole there too.
         conf_args.setdefault("transactional_ddl", True)
         context.configure(connection=connection, target_metadata=get_metadata(), **conf_args)

@@ -6,10 +6,10 @@ from typing import Any
 
 from flask import Response, current_app
 
-from config.api import Blueprint
-from config.auth import Role, api_actor, roles_required
-from config.db import db, transactional, utcnow
-from config.timeutil import local_tz
+from accounts.auth import Role, api_actor, roles_required
+from core.api import Blueprint
+from core.db import db, transactional, utcnow
+from core.timeutil import local_tz
 from member_cards.signing import Keyring, keyring_from_config
 from pos import printing, services
 from pos import schemas as s
@@ -123,7 +123,7 @@ def get_sale(sale_id: int) -> Any:
 )
 def sale_receipt(query: dict[str, Any], sale_id: int) -> Any:
     """The receipt of a sale, as text, ESC/POS bytes or a PNG; `copy=true` marks a reprint."""
-    from config.fonts import find_cjk_font
+    from core.fonts import find_cjk_font
 
     common = {"actor": api_actor(), "sale_id": sale_id, "tz": local_tz(), "copy": query["copy"]}
     if query["format"] == "text":

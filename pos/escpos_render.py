@@ -14,7 +14,7 @@ from escpos.printer import Dummy
 from PIL import Image, ImageDraw, ImageFont
 from qrcode.constants import ERROR_CORRECT_M
 
-from config.fonts import find_cjk_font
+from core.fonts import find_cjk_font
 from pos.receipts import MODES, PAPER, PrintLine, char_columns, encode_gbk
 
 # FS & enters the Chinese character mode of GBK printers, FS . leaves it.

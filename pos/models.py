@@ -8,7 +8,7 @@ from datetime import date, datetime
 from sqlalchemy import CheckConstraint, Date, ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from config.db import UTCDateTime, db, utcnow
+from core.db import UTCDateTime, db, utcnow
 
 
 class SaleStatus(enum.StrEnum):

@@ -15,10 +15,10 @@ from flask_babel import force_locale
 from sqlalchemy import event
 from sqlalchemy.orm import Session
 
-from config.db import db, utcnow
-from config.errors import DomainError
-from config.fonts import FontMissing, find_cjk_font
-from config.timeutil import local_tz
+from core.db import db, utcnow
+from core.errors import DomainError
+from core.fonts import FontMissing, find_cjk_font
+from core.timeutil import local_tz
 from pos import printing
 from pos.printer_devices import (
     DEFAULT_TIMEOUT,

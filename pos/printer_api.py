@@ -11,11 +11,11 @@ from flask import Response, current_app
 from flask_babel import lazy_gettext as _l
 from marshmallow import fields, validate
 
-from config.api import BaseSchema, Blueprint, LocalDateTime, idempotency_key_field
-from config.auth import Role, api_actor, roles_required
-from config.db import db, run_unit_of_work, transactional, utcnow
-from config.errors import Forbidden
-from config.timeutil import business_day, local_tz
+from accounts.auth import Role, api_actor, roles_required
+from core.api import BaseSchema, Blueprint, LocalDateTime, idempotency_key_field
+from core.db import db, run_unit_of_work, transactional, utcnow
+from core.errors import Forbidden
+from core.timeutil import business_day, local_tz
 from inventory import services as inventory
 from pos import print_worker, printing
 from pos.printer_devices import KINDS, STATES

@@ -7,10 +7,10 @@ from typing import Any
 from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 
-from config.auth import Role, current_actor, page_roles_required
-from config.db import db, run_unit_of_work, utcnow
-from config.errors import DomainError
-from config.templating import problem_box
+from accounts.auth import Role, current_actor, page_roles_required
+from core.db import db, run_unit_of_work, utcnow
+from core.errors import DomainError
+from core.templating import problem_box
 from inventory import services as inventory
 from pos import print_worker, printing
 from pos.printer_devices import KINDS

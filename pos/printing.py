@@ -16,8 +16,8 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy import func, or_, select, update
 from sqlalchemy.orm import Session, aliased
 
-from config.errors import Conflict, Forbidden, IdempotencyConflict, NotFound, ValidationFailed
-from config.idempotency import request_fingerprint
+from core.errors import Conflict, Forbidden, IdempotencyConflict, NotFound, ValidationFailed
+from core.idempotency import request_fingerprint
 from inventory import services as inventory
 from inventory.models import Shop
 from pos.models import Sale
@@ -38,7 +38,7 @@ from pos.printer_devices import (
 from pos.printing_models import JobKind, JobStatus, PrintAgentSeen, Printer, PrintJob
 
 if TYPE_CHECKING:
-    from config.auth import User
+    from accounts.auth import User
 
 # A host name or an IPv4/IPv6 address, nothing a socket would choke on.
 _HOST = re.compile(r"[A-Za-z0-9.\-:\[\]_]{1,200}")

@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import JSON, CheckConstraint, Date, ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from config.db import UTCDateTime, db, utcnow
+from core.db import UTCDateTime, db, utcnow
 
 
 class JobKind(enum.StrEnum):

@@ -386,7 +386,7 @@ def render_escpos(
     """The exact bytes for the printer: Chinese text mode (GBK) or one raster image.
 
     `profile` names a python-escpos printer profile (what it can cut, how wide it prints);
-    `font_path` is the CJK font image mode draws with (default: config.fonts.find_cjk_font).
+    `font_path` is the CJK font image mode draws with (default: core.fonts.find_cjk_font).
     """
     from pos.escpos_render import render_escpos as render
 

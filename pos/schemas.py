@@ -8,8 +8,8 @@ import marshmallow as ma
 from flask_babel import lazy_gettext as _l
 from marshmallow import fields, validate
 
-from config.api import BaseSchema, LocalDateTime, StrictInt, idempotency_key_field
-from config.scanned import ScannedString
+from core.api import BaseSchema, LocalDateTime, StrictInt, idempotency_key_field
+from core.scanned import ScannedString
 from pos.services import MAX_LINES, MAX_QUANTITY, MAX_REASON
 
 QTY = validate.Range(1, MAX_QUANTITY)

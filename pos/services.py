@@ -14,7 +14,7 @@ from sqlalchemy import bindparam, func, insert, or_, select, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, make_transient_to_detached
 
-from config.errors import (
+from core.errors import (
     Conflict,
     Forbidden,
     IdempotencyConflict,
@@ -23,10 +23,10 @@ from config.errors import (
     UnknownProduct,
     ValidationFailed,
 )
-from config.idempotency import request_fingerprint
-from config.scanned import normalize_code, normalize_scanned
-from config.spreadsheets import SafeCsvWriter
-from config.timeutil import business_day
+from core.idempotency import request_fingerprint
+from core.scanned import normalize_code, normalize_scanned
+from core.spreadsheets import SafeCsvWriter
+from core.timeutil import business_day
 from inventory import services as inventory
 from inventory.models import Product, Shop
 from ledger import services as ledger
@@ -45,7 +45,7 @@ from pos.models import (
 )
 
 if TYPE_CHECKING:
-    from config.auth import User
+    from accounts.auth import User
 
 MAX_LINES = inventory.MAX_LINES
 MAX_QUANTITY = inventory.MAX_QUANTITY
@@ -380,7 +380,7 @@ def _next_receipt_seq(session: Session, shop_id: int, day: date) -> int:
 
 
 def _read_line(line: LineRequest) -> LineRequest:
-    """The line with its sku or barcode read as a scan is (see config.scanned)."""
+    """The line with its sku or barcode read as a scan is (see core.scanned)."""
     return LineRequest(
         qty=line.qty,
         sku=None if line.sku is None else normalize_scanned(line.sku),
@@ -928,7 +928,7 @@ def daily_report(
     Sales and returns are paired with redemption and refund transfers by sale id; the
     ledger's side is the shop account's transfers whose local date is the day.
     """
-    from config.auth import User as UserModel
+    from accounts.auth import User as UserModel
 
     _require_manager(actor, shop_code)
     shop = inventory.get_shop(session, shop_code)
@@ -1112,7 +1112,7 @@ def counter_shop(session: Session, *, actor: User, shop_code: str | None) -> Sho
 
 def receipt_data(session: Session, sale: Sale, *, tz: ZoneInfo, copy: bool) -> receipts.ReceiptData:
     """What a sale's receipt prints, gathered from the committed sale and resolved to text."""
-    from config.auth import User as UserModel
+    from accounts.auth import User as UserModel
     from member_cards.models import MemberCard
 
     shop = session.get(Shop, sale.shop_id)

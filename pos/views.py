@@ -9,12 +9,12 @@ from typing import Any
 from flask import Blueprint, flash, make_response, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 
-from config.auth import Role, current_actor, page_roles_required
-from config.db import db, run_unit_of_work, utcnow
-from config.errors import DomainError, ValidationFailed
-from config.scanned import normalize_code, normalize_scanned, parse_scanned_int
-from config.templating import problem_box
-from config.timeutil import business_day, local_tz, to_local
+from accounts.auth import Role, current_actor, page_roles_required
+from core.db import db, run_unit_of_work, utcnow
+from core.errors import DomainError, ValidationFailed
+from core.scanned import normalize_code, normalize_scanned, parse_scanned_int
+from core.templating import problem_box
+from core.timeutil import business_day, local_tz, to_local
 from inventory.forms import read_lines
 from pos import receipts, services
 from pos.forms import ReturnForm, VoidForm

@@ -14,8 +14,8 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
 from config.app import create_app
-from config.db import db
 from config.settings import normalize_database_url
+from core.db import db
 from ledger.services import ensure_system_accounts
 from tests.factories import Factory
 
@@ -145,7 +145,7 @@ def _fast_password_hashing() -> Iterator[None]:
 
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(
-            "config.auth.generate_password_hash",
+            "accounts.auth.generate_password_hash",
             functools.partial(generate_password_hash, method="pbkdf2:sha256:1000"),
         )
         yield
@@ -160,7 +160,7 @@ def thread_engine(app: Flask) -> Iterator[Any]:
     """
     from sqlalchemy.pool import NullPool
 
-    from config.db import configure_engine
+    from core.db import configure_engine
 
     # The test's own session must not hold SQLite's write lock while threads run.
     db.session.rollback()

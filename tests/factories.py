@@ -8,8 +8,8 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from config.auth import Role, User, create_user, issue_token
-from config.db import utcnow
+from accounts.auth import Role, User, create_user, issue_token
+from core.db import utcnow
 from inventory import services as inventory
 from ledger import services as ledger
 from ledger.models import Household, PointRule, Village
@@ -208,7 +208,7 @@ def sell(
     """A committed sale by household id through the counter's service: lines of (sku, qty)."""
     from flask import current_app
 
-    from config.timeutil import local_tz
+    from core.timeutil import local_tz
     from member_cards.signing import keyring_from_config
     from pos import services as pos
 

@@ -15,8 +15,8 @@ from typing import Any
 import pytest
 from flask import Flask
 
-from config.db import db, utcnow
-from config.timeutil import business_day, local_tz
+from core.db import db, utcnow
+from core.timeutil import business_day, local_tz
 from member_cards.signing import keyring_from_config
 from tests.factories import PASSWORD, Factory
 from tests.inventory.helpers import form_value

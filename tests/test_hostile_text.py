@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from config.db import db
+from core.db import db
 from tests.conftest import browser_sign_in
 from tests.factories import Factory
 from tests.inventory.helpers import sign_in

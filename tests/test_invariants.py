@@ -27,8 +27,8 @@ from hypothesis.stateful import (
 )
 from sqlalchemy import func, select
 
-from config.db import db, utcnow
-from config.timeutil import business_day, local_tz
+from core.db import db, utcnow
+from core.timeutil import business_day, local_tz
 from inventory.models import StockLevel, StockMovement
 from ledger.models import Account, AccountKind, Transfer, TransferKind
 from ledger.services import ensure_system_accounts, verify_ledger

@@ -16,8 +16,8 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
 
 from config.app import create_app
-from config.db import db
 from config.settings import normalize_database_url
+from core.db import db
 from tests.conftest import BACKENDS, PG_URL
 
 

@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from config.auth import Role
-from config.db import db
+from accounts.auth import Role
+from core.db import db
 from tests.conftest import require_chromium
 from tests.factories import PASSWORD
 

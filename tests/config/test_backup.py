@@ -19,9 +19,9 @@ from sqlalchemy.engine import make_url
 
 from config.app import create_app
 from config.cli import main
-from config.db import db
 from config.settings import normalize_database_url
-from config.timeutil import local_tz
+from core.db import db
+from core.timeutil import local_tz
 from ledger.services import verify_ledger
 from member_cards import services as cards
 from member_cards.signing import keyring_from_config

@@ -10,10 +10,10 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, inspect, select
 
+from accounts.auth import User, sign_in
 from config.app import create_app
-from config.auth import User, sign_in
 from config.cli import main
-from config.db import db, utcnow
+from core.db import db, utcnow
 from ledger.models import Account, Household, Transfer, Village
 
 

@@ -7,8 +7,8 @@ import logging
 
 from sqlalchemy import select
 
-from config.auth import ApiToken, User
-from config.db import db
+from accounts.auth import ApiToken, User
+from core.db import db
 from tests.factories import PASSWORD
 
 

@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from config.auth import Role, User
+from accounts.auth import Role, User
 from county import services as county
 from ledger import services as ledger
 from ledger.models import Household, Village

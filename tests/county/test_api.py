@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from config.auth import Role
+from accounts.auth import Role
 from tests.conftest import assert_problem
 from tests.county.conftest import County
 from tests.county.test_dashboard import shops  # noqa: F401  (fixture)

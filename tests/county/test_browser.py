@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from config.db import db
+from core.db import db
 from tests.conftest import browser_sign_in
 from tests.county.conftest import County
 from tests.county.test_dashboard import shops  # noqa: F401  (fixture)

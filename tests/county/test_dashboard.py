@@ -6,10 +6,10 @@ from datetime import date, timedelta
 
 import pytest
 
-from config.auth import Role
-from config.db import utcnow
-from config.errors import Forbidden
-from config.timeutil import local_tz
+from accounts.auth import Role
+from core.db import utcnow
+from core.errors import Forbidden
+from core.timeutil import local_tz
 from county import charts
 from county import services as county
 from inventory import services as inventory

@@ -8,8 +8,8 @@ import io
 import openpyxl
 import pytest
 
-from config.auth import Role
-from config.db import utcnow
+from accounts.auth import Role
+from core.db import utcnow
 from county import exports
 from county import services as county
 from tests.county.conftest import TZ, County, login

@@ -8,7 +8,7 @@ import pypdfium2 as pdfium
 import pytest
 from PIL import Image, ImageChops
 
-from config.auth import Role
+from accounts.auth import Role
 from county.models import RuleCategory
 from tests.county.conftest import County, login
 from tests.ledger.test_views import hidden_fields

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from config.errors import Forbidden, ValidationFailed
+from core.errors import Forbidden, ValidationFailed
 from county import services as county
 from ledger import services as ledger
 from tests.county.conftest import TZ, County, local, names

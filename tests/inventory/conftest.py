@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from config.auth import Role
+from accounts.auth import Role
 from inventory.models import Product, Shop
 from tests.factories import Factory
 

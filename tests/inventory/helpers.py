@@ -7,7 +7,7 @@ from typing import Any
 
 from sqlalchemy import func, select
 
-from config.db import db
+from core.db import db
 from inventory.models import Product, Shop, StockLevel, StockMovement
 from tests.factories import PASSWORD
 

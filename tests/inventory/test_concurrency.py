@@ -9,9 +9,9 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from config.auth import Role, User
-from config.db import db, transactional, utcnow
-from config.errors import OutOfStock
+from accounts.auth import Role, User
+from core.db import db, transactional, utcnow
+from core.errors import OutOfStock
 from inventory import services
 from inventory.models import StockOperation
 from tests.inventory.helpers import on_hand

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from config.auth import Role
-from config.db import db, utcnow
-from config.errors import Forbidden, IdempotencyConflict, OutOfStock, UnknownProduct
+from accounts.auth import Role
+from core.db import db, utcnow
+from core.errors import Forbidden, IdempotencyConflict, OutOfStock, UnknownProduct
 from inventory import services
 from tests.inventory.helpers import movement_count, on_hand
 

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
-from config.db import db
+from core.db import db
 from inventory.models import StockOperation
 from tests.inventory.helpers import movement_count, on_hand
 

@@ -10,7 +10,7 @@ from PIL import Image
 from sqlalchemy import text
 
 from config.cli import main
-from config.db import db
+from core.db import db
 from inventory.labels import (
     DEFAULT_CJK_FONT,
     Label,

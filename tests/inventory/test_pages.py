@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from config.auth import Role
-from config.db import db
+from accounts.auth import Role
+from core.db import db
 from inventory import services
 from tests.inventory.helpers import form_value, on_hand, sign_in
 

@@ -7,10 +7,10 @@ from urllib.parse import quote
 
 import pytest
 
-from config.db import db
+from core.db import db
 from inventory import services
-from tests.config.test_scanned import full_width
 from tests.conftest import assert_problem
+from tests.helpers.text import full_width
 from tests.inventory.helpers import form_value, on_hand, sign_in
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from config.auth import Role
+from accounts.auth import Role
 
 
 def receipt(key: str) -> dict:

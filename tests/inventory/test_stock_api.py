@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy import text
 
-from config.db import db
+from core.db import db
 from tests.inventory.helpers import movement_count, on_hand
 
 

@@ -6,8 +6,8 @@ from datetime import datetime
 
 import pytest
 
-from config.auth import Role
-from config.db import utcnow
+from accounts.auth import Role
+from core.db import utcnow
 from ledger import services as ledger
 from ledger.models import Transfer
 from tests.conftest import assert_problem, count_rows

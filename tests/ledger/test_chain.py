@@ -8,8 +8,8 @@ import pytest
 from sqlalchemy import insert, select, text
 
 from config.cli import main
-from config.db import db, utcnow
-from config.idempotency import request_fingerprint
+from core.db import db, utcnow
+from core.idempotency import request_fingerprint
 from ledger import services as ledger
 from ledger.chain import GENESIS, canonical_time, transfer_digest
 from ledger.models import Account, Transfer

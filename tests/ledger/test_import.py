@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import event
 
-from config.db import db
-from config.errors import Conflict
+from core.db import db
+from core.errors import Conflict
 from ledger import services as ledger
 from ledger.models import Transfer
 from tests.conftest import assert_problem, count_rows

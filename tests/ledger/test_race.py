@@ -15,9 +15,9 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from config.auth import Role, User
-from config.db import db, utcnow
-from config.errors import InsufficientPoints
+from accounts.auth import Role, User
+from core.db import db, utcnow
+from core.errors import InsufficientPoints
 from ledger import services as ledger
 from ledger.models import Account, Transfer
 from tests.factories import ensure_shop_account

@@ -7,11 +7,11 @@ from typing import Any
 
 import pytest
 
-from config.auth import Role
+from accounts.auth import Role
 from ledger import services as ledger
 from ledger.models import Transfer
-from tests.config.test_scanned import full_width
 from tests.conftest import count_rows
+from tests.helpers.text import full_width
 from tests.ledger.test_views import balance_of, hidden_fields, login, submit, text
 
 HEADER = "household_id,rule_code,persons,reason,idempotency_key\n"

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import select
 
-from config.auth import Role
-from config.db import utcnow
-from config.errors import (
+from accounts.auth import Role
+from core.db import utcnow
+from core.errors import (
     Conflict,
     Forbidden,
     IdempotencyConflict,

@@ -11,8 +11,8 @@ import pytest
 from babel.messages.pofile import read_po
 from sqlalchemy import func, select
 
-from config.auth import Role
-from config.db import db
+from accounts.auth import Role
+from core.db import db
 from ledger.models import Household, PointRule, Transfer, Village
 from tests.factories import PASSWORD
 
@@ -363,7 +363,7 @@ def test_reusing_a_key_for_another_award_is_refused(as_admin, county):
 
 
 def test_statement_pages_back_in_time(as_admin, county, factory):
-    from config.db import utcnow
+    from core.db import utcnow
     from ledger import services
 
     for i in range(35):

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from config.auth import Role, User
+from accounts.auth import Role, User
 from ledger.models import Household, Village
 from tests.factories import PASSWORD, Factory
 

@@ -12,7 +12,7 @@ import zxingcpp
 from PIL import Image
 from sqlalchemy import func, select
 
-from config.db import db
+from core.db import db
 from member_cards import sheets
 from member_cards.models import MemberCard
 from tests.member_cards.conftest import County, assert_problem

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from config.db import db
+from core.db import db
 from tests.member_cards.conftest import County
 
 pytestmark = [

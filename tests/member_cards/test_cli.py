@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from config import fonts
+from core import fonts
 from member_cards.cli import cards
 from tests.member_cards.conftest import County
 

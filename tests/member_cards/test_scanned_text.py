@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from member_cards import services, signing
-from tests.config.test_scanned import full_width
+from tests.helpers.text import full_width
 from tests.member_cards.conftest import County, assert_problem, csrf_token
 
 SPELLINGS = {

@@ -8,9 +8,9 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
-from config.db import db, utcnow
-from config.errors import CardRevoked, Forbidden, InvalidCard, NotFound, UnknownCard
-from config.errors import ValidationFailed as Invalid
+from core.db import db, utcnow
+from core.errors import CardRevoked, Forbidden, InvalidCard, NotFound, UnknownCard
+from core.errors import ValidationFailed as Invalid
 from ledger import services as ledger
 from member_cards import services, signing
 from member_cards.models import CardStatus, MemberCard, MemberCardEvent

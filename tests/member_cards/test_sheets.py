@@ -11,9 +11,9 @@ import zxingcpp
 from PIL import Image, ImageChops, ImageDraw, ImageFont
 from reportlab.lib.units import mm
 
-from config import fonts
-from config.errors import DomainError
-from config.fonts import FontMissing
+from core import fonts
+from core.errors import DomainError
+from core.fonts import FontMissing
 from member_cards import sheets, signing
 from member_cards.sheets import CardFace
 from tests.member_cards.conftest import County, login

@@ -9,7 +9,7 @@ from flask import render_template_string
 from flask_login import login_user
 from sqlalchemy import select
 
-from config.db import db
+from core.db import db
 from member_cards.models import MemberCard, MemberCardEvent
 from tests.member_cards.conftest import County, csrf_token, login
 

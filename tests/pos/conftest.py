@@ -10,8 +10,8 @@ import pytest
 from flask import Flask, render_template_string
 from sqlalchemy import select
 
-from config.auth import Role, User
-from config.db import db, utcnow
+from accounts.auth import Role, User
+from core.db import db, utcnow
 from inventory.models import Product, Shop, StockLevel
 from ledger.models import Account, Household
 from pos import print_worker, printing

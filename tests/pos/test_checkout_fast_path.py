@@ -14,8 +14,8 @@ from sqlalchemy import event, select
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 
-from config.auth import Role, User
-from config.db import db, utcnow
+from accounts.auth import Role, User
+from core.db import db, utcnow
 from inventory import services as inventory
 from inventory.models import StockLevel, StockOperation
 from ledger.models import Transfer

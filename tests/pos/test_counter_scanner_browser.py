@@ -10,11 +10,12 @@ from flask_babel import force_locale
 from flask_babel import gettext as _
 from sqlalchemy import func, select
 
-from config.db import db, utcnow
+from core.db import db, utcnow
 from member_cards import services as cards
 from pos.models import Sale
 from tests.conftest import browser_sign_in
 from tests.factories import Factory
+from tests.helpers.text import full_width
 from tests.pos.conftest import Counter, balance, on_hand
 from tests.pos.fake_printer import FakePrinter
 
@@ -25,11 +26,6 @@ pytestmark = pytest.mark.browser
 def backend(request: pytest.FixtureRequest) -> str:
     # What is tested is the page and its script; the services run on both backends elsewhere.
     return request.param
-
-
-def full_width(text: str) -> str:
-    """What a Chinese input method in full-width mode types for ASCII text."""
-    return "".join(chr(ord(ch) + 0xFEE0) if "!" <= ch <= "~" else ch for ch in text)
 
 
 def zh(message: str, **values: Any) -> str:

@@ -23,7 +23,7 @@ from typing import Any
 import pytest
 from sqlalchemy import event, func, select, text
 
-from config.db import db
+from core.db import db
 from ledger.services import verify_ledger
 from pos.models import Sale
 from tests.conftest import PG_URL, database_url_for_threads

@@ -16,9 +16,9 @@ import pytest
 from flask import Flask
 from sqlalchemy import select, update
 
-from config.auth import Role
-from config.db import db, utcnow
-from config.timeutil import local_tz
+from accounts.auth import Role
+from core.db import db, utcnow
+from core.timeutil import local_tz
 from pos import services
 from pos.print_agent import Agent, Backoff, Journal
 from pos.printing_models import PrintAgentSeen, PrintJob

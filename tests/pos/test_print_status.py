@@ -18,8 +18,8 @@ from flask import Flask
 from flask_babel import force_locale, gettext
 from sqlalchemy import select
 
-from config.auth import Role
-from config.db import db, utcnow
+from accounts.auth import Role
+from core.db import db, utcnow
 from pos import print_worker, printing
 from pos.printer_devices import (
     FAULT_CODES,

@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 from sqlalchemy import event, select
 
-from config.db import db, utcnow
-from config.timeutil import local_tz
+from core.db import db, utcnow
+from core.timeutil import local_tz
 from pos import print_worker, printing, services
 from pos.models import Sale
 from pos.printing_models import PrintJob
@@ -299,7 +299,7 @@ def test_the_daily_report_prints_on_the_shop_printer(
 def test_another_shops_staff_see_no_jobs(
     client: Any, counter: Counter, factory: Factory, networked: FakePrinter
 ) -> None:
-    from config.auth import Role
+    from accounts.auth import Role
 
     sale = sell(client, counter)
     [job] = jobs_of(sale["sale_id"])

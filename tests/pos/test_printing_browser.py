@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 from flask import Flask
 
-from config.db import db
+from core.db import db
 from tests.pos.conftest import Counter
 from tests.pos.fake_printer import FakePrinter
 from tests.pos.test_counter_browser import _open_counter, scan

@@ -8,8 +8,8 @@ from typing import Any
 from flask import Flask, render_template_string
 from sqlalchemy import select
 
-from config.db import db
 from config.settings import load_settings
+from core.db import db
 from pos.printing_models import Printer
 from tests.factories import PASSWORD, Factory
 from tests.pos.conftest import Counter

@@ -14,10 +14,10 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 
-from config.auth import User
-from config.db import db, utcnow
-from config.errors import DomainError
-from config.timeutil import local_tz
+from accounts.auth import User
+from core.db import db, utcnow
+from core.errors import DomainError
+from core.timeutil import local_tz
 from ledger.services import verify_ledger
 from member_cards.signing import keyring_from_config
 from pos import services as pos

@@ -13,7 +13,7 @@ from flask import Flask
 from flask_babel import Babel, force_locale
 from PIL import Image
 
-from config.fonts import FontMissing, find_cjk_font
+from core.fonts import FontMissing, find_cjk_font
 from pos.receipts import (
     PAPER,
     PrintLine,

@@ -6,7 +6,7 @@ from typing import Any
 
 from sqlalchemy import text
 
-from config.db import db
+from core.db import db
 from tests.conftest import assert_problem
 from tests.pos.conftest import Counter, sale_body
 

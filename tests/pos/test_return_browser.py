@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from config.db import db
+from core.db import db
 from tests.conftest import browser_sign_in
 from tests.pos.conftest import Counter, balance, on_hand, sale_body
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-from config.db import db
+from core.db import db
 from ledger.services import verify_ledger
 from pos.models import Sale
 from tests.conftest import assert_problem

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
-from config.db import db
+from core.db import db
 from ledger.services import verify_ledger
 from pos.models import Sale
 from tests.conftest import assert_problem
@@ -138,7 +138,7 @@ def test_bad_card_changes_nothing(client, counter):
 
 
 def test_revoked_card_changes_nothing(client, counter, factory):
-    from config.db import utcnow
+    from core.db import utcnow
     from member_cards import services as cards
     from member_cards.signing import keyring_from_config
 
@@ -181,7 +181,7 @@ def test_validation_errors_change_nothing(client, counter, body):
 
 
 def test_other_shops_staff_and_cadres_may_not_sell_here(client, counter, factory):
-    from config.auth import Role
+    from accounts.auth import Role
 
     factory.shop("ZJB")
     other = factory.headers(factory.user(Role.CLERK, shop="ZJB"))
@@ -192,7 +192,7 @@ def test_other_shops_staff_and_cadres_may_not_sell_here(client, counter, factory
 
 
 def test_unknown_sale_is_404_and_other_shops_cannot_read_it(client, counter, factory):
-    from config.auth import Role
+    from accounts.auth import Role
 
     data = sell(client, counter, sale_body(counter, {"sku": "SOAP", "qty": 1})).get_json()
     factory.shop("ZJB")

@@ -7,10 +7,10 @@ from urllib.parse import quote
 
 import pytest
 
-from config.auth import Role
-from config.db import db
-from tests.config.test_scanned import full_width
+from accounts.auth import Role
+from core.db import db
 from tests.conftest import assert_problem
+from tests.helpers.text import full_width
 from tests.member_cards.conftest import login
 from tests.pos.conftest import Counter, balance, on_hand, sale_body
 

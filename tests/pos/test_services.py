@@ -6,8 +6,8 @@ from datetime import date
 
 import pytest
 
-from config.errors import Forbidden
-from config.timeutil import local_tz
+from core.errors import Forbidden
+from core.timeutil import local_tz
 from pos import services as pos
 from tests.factories import sell
 from tests.pos.conftest import Counter, balance

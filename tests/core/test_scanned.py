@@ -6,17 +6,13 @@ import marshmallow as ma
 import pytest
 from marshmallow import validate
 
-from config.scanned import (
+from core.scanned import (
     ScannedString,
     normalize_code,
     normalize_scanned,
     parse_scanned_int,
 )
-
-
-def full_width(text: str) -> str:
-    """What a Chinese input method in full-width mode types for ASCII text."""
-    return "".join(chr(ord(c) + 0xFEE0) if "!" <= c <= "~" else c for c in text)
+from tests.helpers.text import full_width
 
 
 def test_full_width_is_read_back_as_ascii() -> None:

@@ -6,9 +6,9 @@ import pytest
 from sqlalchemy import delete, select, text, update
 from sqlalchemy.exc import DBAPIError
 
-from config.audit import AuditEvent
+from audit.log import AuditEvent
 from config.cli import main
-from config.db import db
+from core.db import db
 from tests.factories import PASSWORD
 from tests.inventory.helpers import form_value
 

@@ -306,7 +306,7 @@ def _looks_disconnected(exc: DBAPIError) -> bool:
 def handle_data_error(exc: DataError) -> Response:
     # The database refused a value the schemas let through (out of range, NUL, too long):
     # the request was malformed, and API.md promises no request answers 500.
-    from config.db import db
+    from core.db import db
 
     log.warning("database refused a value on %s %s: %s", request.method, request.path, exc.orig)
     db.session.rollback()

@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
-from config.auth import ApiToken
-from config.db import db
+from accounts.auth import ApiToken
+from core.db import db
 from ledger.models import Account, Household, HouseholdMember, PointRule, Transfer, Village
 from tests.conftest import assert_problem
 from tests.factories import PASSWORD

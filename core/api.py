@@ -17,7 +17,7 @@ from webargs.core import missing
 from webargs.flaskparser import FlaskParser, is_json_request
 from werkzeug.exceptions import UnsupportedMediaType
 
-from config.errors import PROBLEM_JSON, handle_http_exception
+from core.errors import PROBLEM_JSON, handle_http_exception
 
 
 class ProblemSchema(ma.Schema):
@@ -155,6 +155,6 @@ class LocalDateTime(fields.DateTime):
     """ISO 8601 with the county's offset (+08:00), as API.md promises."""
 
     def _serialize(self, value: Any, attr: Any, obj: Any, **kwargs: Any) -> Any:
-        from config.timeutil import to_local
+        from core.timeutil import to_local
 
         return None if value is None else to_local(value).isoformat()

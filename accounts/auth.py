@@ -20,8 +20,8 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Mapped, Session, mapped_column, relationship
 from werkzeug.security import check_password_hash, generate_password_hash
 
-from config.db import UTCDateTime, db, utcnow
-from config.errors import Conflict, Forbidden, Unauthenticated, ValidationFailed
+from core.db import UTCDateTime, db, utcnow
+from core.errors import Conflict, Forbidden, Unauthenticated, ValidationFailed
 
 
 class Role(enum.StrEnum):

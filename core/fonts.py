@@ -9,7 +9,7 @@ from pathlib import Path
 
 from flask_babel import lazy_gettext as _l
 
-from config.errors import DomainError
+from core.errors import DomainError
 
 
 def font_candidates() -> tuple[Path, ...]:

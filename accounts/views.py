@@ -15,13 +15,13 @@ from marshmallow import fields, validate
 from wtforms import PasswordField, StringField
 from wtforms.validators import DataRequired, Length
 
-from config.api import BaseSchema, LocalDateTime
-from config.api import Blueprint as ApiBlueprint
-from config.auth import SignIn, issue_token, sign_in
-from config.db import db, run_unit_of_work, utcnow
-from config.errors import Unauthenticated
-from config.limits import limiter
-from config.timeutil import to_local
+from accounts.auth import SignIn, issue_token, sign_in
+from core.api import BaseSchema, LocalDateTime
+from core.api import Blueprint as ApiBlueprint
+from core.db import db, run_unit_of_work, utcnow
+from core.errors import Unauthenticated
+from core.limits import limiter
+from core.timeutil import to_local
 
 api_blp = ApiBlueprint("auth_api", __name__, url_prefix="/api/v1/auth", description="Sign in")
 

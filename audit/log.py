@@ -22,7 +22,7 @@ from flask_sqlalchemy.session import Session as FlaskSession
 from sqlalchemy import DDL, BigInteger, Index, Integer, String, Text, event, insert, select
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
-from config.db import UTCDateTime, db, utcnow
+from core.db import UTCDateTime, db, utcnow
 
 MAX_DETAIL = 4000
 _SECRET_WORDS = ("password", "token", "csrf", "secret", "payload")

@@ -6,10 +6,10 @@ from datetime import timedelta
 
 from sqlalchemy import update
 
-from config.auth import LOCK_AFTER_FAILURES, SignInFailure
+from accounts.auth import LOCK_AFTER_FAILURES, SignInFailure
 from config.cli import main
-from config.db import db, utcnow
-from config.limits import limiter
+from core.db import db, utcnow
+from core.limits import limiter
 from tests.conftest import make_test_app
 from tests.factories import PASSWORD
 from tests.inventory.helpers import form_value
@@ -72,7 +72,7 @@ def test_an_unknown_name_locks_like_a_real_one_so_locks_list_no_usernames(client
 
 
 def test_old_failures_are_forgotten_and_swept(session, factory):
-    from config.auth import FAILURES_FORGOTTEN_AFTER, sign_in
+    from accounts.auth import FAILURES_FORGOTTEN_AFTER, sign_in
 
     now = utcnow()
     for _ in range(LOCK_AFTER_FAILURES - 1):

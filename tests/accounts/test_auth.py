@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
-from config.auth import Role, issue_token
-from config.db import utcnow
+from accounts.auth import Role, issue_token
+from core.db import utcnow
 from ledger import services as ledger
 from ledger.models import Household, PointRule, Transfer, Village
 from tests.conftest import assert_problem, count_rows

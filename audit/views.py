@@ -9,12 +9,12 @@ from typing import Any
 from flask import Blueprint, Response, render_template, request
 from flask_babel import lazy_gettext as _l
 
-from config.audit import AuditQuery, find_events
-from config.auth import Role, page_roles_required
-from config.db import db
-from config.errors import ValidationFailed
-from config.spreadsheets import SafeCsvWriter
-from config.timeutil import local_tz, to_local
+from accounts.auth import Role, page_roles_required
+from audit.log import AuditQuery, find_events
+from core.db import db
+from core.errors import ValidationFailed
+from core.spreadsheets import SafeCsvWriter
+from core.timeutil import local_tz, to_local
 
 bp = Blueprint("audit", __name__)
 

@@ -11,8 +11,8 @@ from flask_babel import get_locale
 from flask_babel import lazy_gettext as _l
 from werkzeug.exceptions import BadRequest, MethodNotAllowed, NotFound, RequestEntityTooLarge
 
-from config.errors import DomainError
-from config.timeutil import to_local
+from core.errors import DomainError
+from core.timeutil import to_local
 
 ROLE_LABELS = {
     "admin": _l("County office"),

@@ -1,0 +1,1 @@
+"""The append-only audit log of every change, and its page for the county office."""

@@ -1,0 +1,1 @@
+"""The kernel every domain imports: database, errors, idempotency, scanned text, time, API."""
