@@ -93,6 +93,25 @@ class User(db.Model):
     def may_fetch_print_jobs(self, shop_code: str) -> bool:
         return self.is_admin or (self.role == Role.PRINT_AGENT and self.shop_code == shop_code)
 
+    # The guards every service calls: the same refusal, in the same words, everywhere.
+    def require_admin(self, message: Any = None) -> None:
+        if not self.is_admin:
+            raise Forbidden(message or _l("only the county office may do this"))
+
+    def require_village(self, village_code: str) -> None:
+        if not self.may_manage_village(village_code):
+            raise Forbidden(_l("outside your village"))
+
+    def require_shop_staff(self, shop_code: str) -> None:
+        if not self.may_sell_at(shop_code):
+            raise Forbidden(_l("you may not act for shop %(shop_code)s", shop_code=shop_code))
+
+    def require_shop_manager(self, shop_code: str) -> None:
+        if not self.may_manage_shop(shop_code):
+            raise Forbidden(
+                _l("only a manager of shop %(shop_code)s may do this", shop_code=shop_code)
+            )
+
 
 class ApiToken(db.Model):
     __tablename__ = "api_tokens"

@@ -12,7 +12,7 @@ from flask_migrate import Migrate
 from accounts.auth import csrf, login_manager
 from config import i18n
 from config.settings import ensure_secrets, load_settings
-from core import templating
+from core import ids, templating
 from core.db import configure_engine, db
 from core.limits import limiter
 
@@ -48,6 +48,8 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     limiter.init_app(app)
     i18n.init_app(app)
     templating.init_app(app)
+    # Before the blueprints: their routes name the `id` converter.
+    ids.init_app(app)
     _register_blueprints(app)
     _register_request_hooks(app)
     return app

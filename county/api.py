@@ -63,7 +63,7 @@ def set_threshold(data: dict[str, Any], code: str, period_kind: str) -> Any:
     return county.get_category(db.session, code)
 
 
-@blp.route("/rules/<int(max=2147483647):rule_id>/category", methods=["PUT"])
+@blp.route("/rules/<id:rule_id>/category", methods=["PUT"])
 @roles_required(*OFFICE)
 @blp.arguments(s.RuleCategoryIn)
 @blp.response(200, s.RuleCategoryOut)

@@ -7,6 +7,7 @@ from typing import Any
 from marshmallow import fields, validate
 
 from core.api import BaseSchema, LocalDateTime, StrictInt
+from core.ids import ID_RANGE
 from county.services import MAX_THRESHOLD, MAX_TOP
 from ledger.schemas import CODE, NAME
 
@@ -61,7 +62,7 @@ class RankingQuery(BaseSchema):
 
 
 class StarsQuery(RankingQuery):
-    household_id = fields.Integer(load_default=None, validate=validate.Range(1, 2**31 - 1))
+    household_id = fields.Integer(load_default=None, validate=ID_RANGE)
 
 
 class DashboardQuery(BaseSchema):

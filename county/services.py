@@ -14,6 +14,7 @@ from sqlalchemy import and_, case, delete, exists, func, insert, or_, select, te
 from sqlalchemy.orm import Session, aliased
 
 from core.errors import Conflict, Forbidden, NotFound, ValidationFailed
+from core.ids import is_id
 from county.models import PeriodKind, RuleCategory, StarThreshold
 from inventory.models import Product, Shop, StockLevel
 from ledger import services as ledger
@@ -256,7 +257,7 @@ def set_rule_category(
     session: Session, *, actor: User, rule_id: int, category_code: str | None
 ) -> PointRule:
     """Put a rule in a category: the county for any rule, a cadre for their village's own."""
-    rule = session.get(PointRule, rule_id) if 0 < rule_id < 2**31 else None
+    rule = session.get(PointRule, rule_id) if is_id(rule_id) else None
     if rule is None:
         raise NotFound(_l("no rule %(rule_id)s", rule_id=rule_id))
     if not (actor.is_admin or (rule.village and actor.may_manage_village(rule.village.code))):

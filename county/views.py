@@ -269,7 +269,7 @@ def category_edit(code: str) -> Any:
     return redirect(url_for(".categories"), 303)
 
 
-@bp.route("/rules/<int(max=2147483647):rule_id>/category", methods=["POST"])
+@bp.route("/rules/<id:rule_id>/category", methods=["POST"])
 @page_roles_required(*OFFICE)
 def rule_category(rule_id: int) -> Any:
     actor = current_actor()
@@ -411,7 +411,7 @@ def export_households(fmt: str) -> Any:
     return _send(exports.households_table(db.session, village=village), fmt)
 
 
-@bp.route("/exports/households/<int(max=2147483647):household_id>/statement.<string:fmt>")
+@bp.route("/exports/households/<id:household_id>/statement.<string:fmt>")
 @page_roles_required(*OFFICE)
 def export_statement(household_id: int, fmt: str) -> Any:
     household = ledger.get_household(db.session, household_id)

@@ -22,8 +22,6 @@ blp = Blueprint("inventory_api", __name__, url_prefix="/api/v1", description="Sh
 ANY_ROLE: tuple[Role, ...] = ()
 SHOP_STAFF = (Role.ADMIN, Role.MANAGER, Role.CLERK)
 MANAGERS = (Role.ADMIN, Role.MANAGER)
-# Ids beyond the database's integers are as absent as any other unknown id: 404, not 500.
-ID = "int(max=2147483647)"
 
 
 # --- shops --------------------------------------------------------------------------
@@ -268,7 +266,7 @@ def transfer_stock(data: dict[str, Any], code: str) -> Any:
     )
 
 
-@blp.route(f"/shops/<string:code>/stock/operations/<{ID}:operation_id>", methods=["GET"])
+@blp.route("/shops/<string:code>/stock/operations/<id:operation_id>", methods=["GET"])
 @roles_required(*SHOP_STAFF)
 @blp.response(200, s.OperationOut)
 def get_operation(code: str, operation_id: int) -> Any:

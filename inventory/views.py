@@ -163,7 +163,7 @@ def movements(code: str) -> Any:
     )
 
 
-@bp.route("/shops/<string:code>/stock/operations/<int(max=2147483647):operation_id>")
+@bp.route("/shops/<string:code>/stock/operations/<id:operation_id>")
 @page_roles_required(*SHOP_STAFF)
 def operation(code: str, operation_id: int) -> Any:
     actor = current_actor()

@@ -80,14 +80,14 @@ def _readable_household(household_id: int) -> Any:
     return household
 
 
-@blp.route("/households/<int(max=2147483647):household_id>", methods=["GET"])
+@blp.route("/households/<id:household_id>", methods=["GET"])
 @roles_required(*ANY_ROLE)
 @blp.response(200, s.HouseholdOut)
 def get_household(household_id: int) -> Any:
     return _readable_household(household_id)
 
 
-@blp.route("/households/<int(max=2147483647):household_id>/statement", methods=["GET"])
+@blp.route("/households/<id:household_id>/statement", methods=["GET"])
 @roles_required(*ANY_ROLE)
 @blp.arguments(s.StatementQuery, location="query")
 @blp.response(200, s.StatementOut)

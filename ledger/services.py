@@ -24,6 +24,7 @@ from core.errors import (
     ValidationFailed,
 )
 from core.idempotency import request_fingerprint
+from core.ids import is_id
 from core.scanned import normalize_scanned, parse_scanned_int
 from ledger.chain import GENESIS, transfer_digest
 from ledger.models import (
@@ -49,7 +50,6 @@ PENALTY_CODE = "penalty"
 IMPORT_COLUMNS = ("household_id", "rule_code", "persons", "reason", "idempotency_key")
 # households.id is a 32-bit integer on PostgreSQL; a larger id cannot exist, and binding
 # one fails in the database (PostgreSQL: out of range, SQLite: OverflowError) instead of 404.
-MAX_HOUSEHOLD_ID = 2**31 - 1
 
 
 @dataclass(frozen=True)
@@ -176,9 +176,7 @@ def create_household(
 
 
 def get_household(session: Session, household_id: int) -> Household:
-    household = (
-        session.get(Household, household_id) if 0 < household_id <= MAX_HOUSEHOLD_ID else None
-    )
+    household = session.get(Household, household_id) if is_id(household_id) else None
     if household is None:
         raise NotFound(_l("no household %(household_id)s", household_id=household_id))
     return household
@@ -208,7 +206,7 @@ def search_households(
         clauses = [Household.head_name.contains(q, autoescape=True), Household.id.in_(member_match)]
         # An id may be typed full-width; names are matched as typed.
         household_id = parse_scanned_int(q, max_digits=10)
-        if household_id is not None and 0 < household_id <= MAX_HOUSEHOLD_ID:
+        if household_id is not None and is_id(household_id):
             clauses.append(Household.id == household_id)
         stmt = stmt.where(or_(*clauses))
     total = session.scalar(select(func.count()).select_from(stmt.subquery())) or 0
@@ -424,7 +422,7 @@ def _lock_target(
 ) -> _Target:
     """One round trip: lock the household's account, read its state, the counterparty
     system account and any earlier transfer with this idempotency key."""
-    if not 0 < household_id <= MAX_HOUSEHOLD_ID:
+    if not is_id(household_id):
         raise NotFound(_l("no household %(household_id)s", household_id=household_id))
     # Core on the session's own connection: same transaction, none of the ORM's overhead.
     row = (

@@ -20,6 +20,7 @@ from core.errors import (
     UnknownCard,
     ValidationFailed,
 )
+from core.ids import is_id
 from core.scanned import normalize_code
 from ledger import services as ledger
 from ledger.models import Household, Village
@@ -30,7 +31,6 @@ from member_cards.models import CardEventKind, CardStatus, MemberCard, MemberCar
 if TYPE_CHECKING:
     from accounts.auth import User
 
-MAX_CARD_ID = 2**31 - 1
 MAX_REASON_CHARS = 500
 # What the public balance page shows of the family integrity file.
 BALANCE_PAGE_ENTRIES = 10
@@ -58,7 +58,7 @@ def _record(
 
 
 def get_card(session: Session, card_id: int) -> MemberCard:
-    card = session.get(MemberCard, card_id) if 0 < card_id <= MAX_CARD_ID else None
+    card = session.get(MemberCard, card_id) if is_id(card_id) else None
     if card is None:
         raise NotFound(_l("no card %(card_id)s", card_id=card_id))
     return card

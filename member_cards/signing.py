@@ -29,6 +29,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from core.ids import MAX_ID
+
 FORMAT = "IC1"
 MAX_PAYLOAD_CHARS = 80
 SIGNATURE_CHARS = 20
@@ -39,7 +41,7 @@ SIGNATURE_BITS = SIGNATURE_CHARS * 5
 # per signature, or a "changed" character could still verify.
 ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 # households.id is a 32-bit integer; a larger id is garbage, not a card.
-MAX_HOUSEHOLD_ID = 2**31 - 1
+MAX_HOUSEHOLD_ID = MAX_ID
 MAX_CARD_NUMBER = 9999
 DEFAULT_KEY_ID = "1"
 KEY_ID = re.compile(r"[0-9A-Z]{1,4}")

@@ -46,7 +46,6 @@ from member_cards.models import MemberCard
 bp = Blueprint("member_cards", __name__)
 
 OFFICE = (Role.ADMIN, Role.CADRE)
-ID = "int(max=2147483647)"
 DEFAULTS: dict[str, Any] = {
     # Per client address, on the public balance page's lookups; flask-limiter's notation.
     "CARD_BALANCE_RATE_LIMIT": "30 per minute",
@@ -196,7 +195,7 @@ def household_cards(household_id: int) -> HouseholdCards:
     return HouseholdCards(True, rows)
 
 
-@bp.route(f"/households/<{ID}:household_id>/cards", methods=["POST"])
+@bp.route("/households/<id:household_id>/cards", methods=["POST"])
 @page_roles_required(*OFFICE)
 def issue(household_id: int) -> Any:
     form = CardActionForm()
@@ -223,7 +222,7 @@ def issue(household_id: int) -> Any:
     return _back(form.next.data)
 
 
-@bp.route(f"/cards/<{ID}:card_id>/revoke", methods=["POST"])
+@bp.route("/cards/<id:card_id>/revoke", methods=["POST"])
 @page_roles_required(*OFFICE)
 def revoke(card_id: int) -> Any:
     form = RevokeForm()
@@ -247,7 +246,7 @@ def revoke(card_id: int) -> Any:
     return _back(form.next.data)
 
 
-@bp.route(f"/cards/<{ID}:card_id>/reprint", methods=["POST"])
+@bp.route("/cards/<id:card_id>/reprint", methods=["POST"])
 @page_roles_required(*OFFICE)
 def reprint(card_id: int) -> Any:
     form = CardActionForm()
@@ -270,7 +269,7 @@ def reprint(card_id: int) -> Any:
     return _pdf(body, f"积分卡-{card.serial}.pdf")
 
 
-@bp.route(f"/households/<{ID}:household_id>/cards/sheet.pdf")
+@bp.route("/households/<id:household_id>/cards/sheet.pdf")
 @page_roles_required(*OFFICE)
 def household_sheet(household_id: int) -> Any:
     cards = services.household_sheet_cards(

@@ -27,7 +27,6 @@ blp = Blueprint(
 SHOP_STAFF = (Role.ADMIN, Role.MANAGER, Role.CLERK)
 MANAGERS = (Role.ADMIN, Role.MANAGER)
 AGENTS = (Role.ADMIN, Role.PRINT_AGENT)
-ID = "int(max=2147483647)"
 
 
 # --- schemas -------------------------------------------------------------------------------
@@ -255,7 +254,7 @@ def shop_jobs(query: dict[str, Any], code: str) -> Any:
     return {"jobs": [printing.job_view(job) for job in jobs]}
 
 
-@blp.route(f"/sales/<{ID}:sale_id>/print-jobs", methods=["GET"])
+@blp.route("/sales/<id:sale_id>/print-jobs", methods=["GET"])
 @roles_required(*SHOP_STAFF)
 @blp.response(200, PrintJobList)
 def sale_jobs(sale_id: int) -> Any:
@@ -263,7 +262,7 @@ def sale_jobs(sale_id: int) -> Any:
     return {"jobs": [printing.job_view(job) for job in jobs]}
 
 
-@blp.route(f"/sales/<{ID}:sale_id>/print", methods=["GET"])
+@blp.route("/sales/<id:sale_id>/print", methods=["GET"])
 @roles_required(*SHOP_STAFF)
 @blp.response(200, SalePrintOut)
 def sale_print(sale_id: int) -> Any:
@@ -294,7 +293,7 @@ def sale_print(sale_id: int) -> Any:
     }
 
 
-@blp.route(f"/sales/<{ID}:sale_id>/print", methods=["POST"])
+@blp.route("/sales/<id:sale_id>/print", methods=["POST"])
 @roles_required(*SHOP_STAFF)
 @blp.arguments(PrintIn)
 @blp.response(201, PrintJobOut)
@@ -312,7 +311,7 @@ def reprint(data: dict[str, Any], sale_id: int) -> Any:
     return printing.job_view(job)
 
 
-@blp.route(f"/print-jobs/<{ID}:job_id>/retry", methods=["POST"])
+@blp.route("/print-jobs/<id:job_id>/retry", methods=["POST"])
 @roles_required(*SHOP_STAFF)
 @blp.response(200, PrintJobOut)
 @transactional()
@@ -480,7 +479,7 @@ def next_job(query: dict[str, Any], code: str) -> Any:
             st.long_poll_slots.release()
 
 
-@blp.route(f"/print-jobs/<{ID}:job_id>/ack", methods=["POST"])
+@blp.route("/print-jobs/<id:job_id>/ack", methods=["POST"])
 @roles_required(*AGENTS)
 @blp.arguments(AckIn)
 @blp.response(200, PrintJobOut)
@@ -493,7 +492,7 @@ def ack(data: dict[str, Any], job_id: int) -> Any:
     return printing.job_view(job)
 
 
-@blp.route(f"/print-jobs/<{ID}:job_id>/fail", methods=["POST"])
+@blp.route("/print-jobs/<id:job_id>/fail", methods=["POST"])
 @roles_required(*AGENTS)
 @blp.arguments(FailIn)
 @blp.response(200, PrintJobOut)

@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session, aliased
 
 from core.errors import Conflict, Forbidden, IdempotencyConflict, NotFound, ValidationFailed
 from core.idempotency import request_fingerprint
+from core.ids import is_id
 from inventory import services as inventory
 from inventory.models import Shop
 from pos.models import Sale
@@ -45,7 +46,6 @@ _HOST = re.compile(r"[A-Za-z0-9.\-:\[\]_]{1,200}")
 PAPER_SIZES = (58, 80)
 MODES = ("text", "image")
 MAX_ERROR = 500
-MAX_ID = 2**31 - 1
 FAILED_SHOWN_FOR = timedelta(hours=12)
 AGENT_SEEN_EVERY = 20
 # A shop's printer set-up is read by every sale; a few seconds' staleness costs nothing.
@@ -484,14 +484,14 @@ def print_daily_report(
 
 
 def _visible_sale(session: Session, actor: User, sale_id: int) -> Sale:
-    sale = session.get(Sale, sale_id) if 0 < sale_id <= MAX_ID else None
+    sale = session.get(Sale, sale_id) if is_id(sale_id) else None
     if sale is None or not actor.may_sell_at(sale.shop_code):
         raise NotFound(_l("no sale %(sale_id)s", sale_id=sale_id))
     return sale
 
 
 def _visible_job(session: Session, actor: User, job_id: int) -> tuple[PrintJob, Shop]:
-    job = session.get(PrintJob, job_id) if 0 < job_id <= MAX_ID else None
+    job = session.get(PrintJob, job_id) if is_id(job_id) else None
     shop = session.get(Shop, job.shop_id) if job is not None else None
     if (
         job is None

@@ -9,6 +9,7 @@ from flask_babel import lazy_gettext as _l
 from marshmallow import fields, validate
 
 from core.api import BaseSchema, LocalDateTime, StrictInt, idempotency_key_field
+from core.ids import ID_RANGE
 from core.scanned import ScannedString
 from pos.services import MAX_LINES, MAX_QUANTITY, MAX_REASON
 
@@ -33,7 +34,7 @@ class SaleIn(BaseSchema):
     # Read as a scan is before the request's fingerprint is taken: a retry typed with Caps
     # Lock on is the same sale.
     card_payload = ScannedString(upper=True, validate=validate.Length(min=1, max=1000))
-    household_id = StrictInt(validate=validate.Range(1, 2**31 - 1))
+    household_id = StrictInt(validate=ID_RANGE)
     lines = fields.List(fields.Nested(SaleLineIn), required=True, validate=LINES)
     idempotency_key = idempotency_key_field()
 
@@ -110,7 +111,7 @@ class SaleList(BaseSchema):
 
 class SaleQuery(BaseSchema):
     receipt_no = ScannedString(upper=True, load_default=None, validate=validate.Length(max=64))
-    household_id = fields.Integer(load_default=None, validate=validate.Range(1, 2**31 - 1))
+    household_id = fields.Integer(load_default=None, validate=ID_RANGE)
     date = fields.Date(load_default=None)
 
 

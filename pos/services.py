@@ -24,6 +24,7 @@ from core.errors import (
     ValidationFailed,
 )
 from core.idempotency import request_fingerprint
+from core.ids import is_id
 from core.scanned import normalize_code, normalize_scanned
 from core.spreadsheets import SafeCsvWriter
 from core.timeutil import business_day
@@ -51,7 +52,6 @@ MAX_LINES = inventory.MAX_LINES
 MAX_QUANTITY = inventory.MAX_QUANTITY
 MAX_REASON = 500
 # Sales ids are 32-bit; a larger one cannot exist and must not reach the database.
-MAX_SALE_ID = 2**31 - 1
 
 
 @dataclass(frozen=True)
@@ -619,7 +619,7 @@ def record_sale(
 
 
 def get_sale(session: Session, *, actor: User, sale_id: int) -> Sale:
-    sale = session.get(Sale, sale_id) if 0 < sale_id <= MAX_SALE_ID else None
+    sale = session.get(Sale, sale_id) if is_id(sale_id) else None
     if sale is None or not actor.may_sell_at(sale.shop_code):
         # Another shop's sale is as good as absent: ids must not reveal other shops' trade.
         raise NotFound(_l("no sale %(sale_id)s", sale_id=sale_id))
@@ -1148,7 +1148,7 @@ def _receipt_sale(session: Session, actor: User | None, sale_id: int) -> Sale:
     if actor is not None:
         return get_sale(session, actor=actor, sale_id=sale_id)
     # No actor: the shop's own printing, after the sale was authorized.
-    sale = session.get(Sale, sale_id) if 0 < sale_id <= MAX_SALE_ID else None
+    sale = session.get(Sale, sale_id) if is_id(sale_id) else None
     if sale is None:
         raise NotFound(_l("no sale %(sale_id)s", sale_id=sale_id))
     return sale

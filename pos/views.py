@@ -12,6 +12,7 @@ from flask_babel import gettext as _
 from accounts.auth import Role, current_actor, page_roles_required
 from core.db import db, run_unit_of_work, utcnow
 from core.errors import DomainError, ValidationFailed
+from core.ids import is_id
 from core.scanned import normalize_code, normalize_scanned, parse_scanned_int
 from core.templating import problem_box
 from core.timeutil import business_day, local_tz, to_local
@@ -104,7 +105,7 @@ def sales(code: str) -> Any:
         actor=actor,
         shop_code=code,
         receipt_no=receipt_no or None,
-        household_id=household_id if household_id and 0 < household_id < 2**31 else None,
+        household_id=household_id if household_id and is_id(household_id) else None,
         day=day,
     )
     exact = [row for row in rows if receipt_no and row.receipt_no.upper() == receipt_no]
@@ -122,7 +123,7 @@ def sales(code: str) -> Any:
     )
 
 
-SALE = "/sales/<int(max=2147483647):sale_id>"
+SALE = "/sales/<id:sale_id>"
 
 
 @bp.route(SALE)
