@@ -6,7 +6,7 @@ PORT ?= 5000
 HOST ?= 127.0.0.1
 export INTEGRITY_POS_HOME ?= $(CURDIR)/instance
 
-.PHONY: run test lint format bench fuzz soak install translations clean
+.PHONY: run test test-pg lint format bench fuzz soak install translations clean
 
 $(BIN)/integrity-pos: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -28,6 +28,21 @@ test: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/pytest -q $(PYTEST_ARGS)
+
+# The suite on both backends, PostgreSQL in a fresh database of its own as in CI (.ci/run),
+# dropped afterwards whatever the outcome.
+PGHOST ?= 127.0.0.1
+PGPORT ?= 5432
+test-pg: install
+	@db=integrity_pos_test_$$$$; \
+	psql -q -h $(PGHOST) -p $(PGPORT) -U postgres -d postgres -v ON_ERROR_STOP=1 \
+		-c "SET client_min_messages = warning" -c "DROP DATABASE IF EXISTS $$db" \
+		-c "CREATE DATABASE $$db ENCODING 'UTF8' TEMPLATE template0" || exit 1; \
+	TEST_DATABASE_URL=postgresql://postgres@$(PGHOST):$(PGPORT)/$$db \
+		$(MAKE) --no-print-directory test; status=$$?; \
+	psql -q -h $(PGHOST) -p $(PGPORT) -U postgres -d postgres \
+		-c "DROP DATABASE IF EXISTS $$db WITH (FORCE)" >/dev/null; \
+	exit $$status
 
 lint: install
 	$(BIN)/ruff check --fix .

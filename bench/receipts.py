@@ -40,8 +40,9 @@ from flask import Flask
 from flask_babel import Babel, force_locale
 
 from core.fonts import find_cjk_font
-from pos import escpos_render
-from pos.receipts import PAPER, ReceiptData, ReceiptLine, layout_receipt, render_escpos
+from pos.receipts import escpos
+from pos.receipts.escpos import render_escpos
+from pos.receipts.layout import PAPER, ReceiptData, ReceiptLine, layout_receipt
 
 OUT = ROOT / "bench" / "out" / "receipts.json"
 GOALS_MS = {"text": 5.0, "image": 50.0}
@@ -100,7 +101,7 @@ def main() -> int:
                 median = timed(render, args.runs)
                 cold = None
                 if mode == "image":
-                    cold = timed(render, max(args.runs // 10, 5), escpos_render._glyph.cache_clear)
+                    cold = timed(render, max(args.runs // 10, 5), escpos._glyph.cache_clear)
                 rows.append(
                     {
                         "paper_mm": paper_mm,

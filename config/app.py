@@ -12,7 +12,7 @@ from flask_migrate import Migrate
 from accounts.auth import csrf, login_manager
 from config import i18n
 from config.settings import ensure_secrets, load_settings
-from core import ids, templating
+from core import dialects, ids, templating
 from core.db import configure_engine, db
 from core.limits import limiter
 
@@ -23,6 +23,8 @@ migrate = Migrate()
 def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     settings = load_settings()
     settings.update(test_config or {})
+    # Before anything binds to it: another database would fail later, mid-request.
+    dialects.check_url(settings["SQLALCHEMY_DATABASE_URI"])
     app = Flask(
         __name__,
         template_folder=str(ROOT / "templates"),
@@ -75,11 +77,12 @@ def _register_blueprints(app: Flask) -> None:
     from ledger.views import bp as ledger_pages
     from member_cards.api import blp as cards_api
     from member_cards.views import bp as cards_pages
-    from pos import printing_models  # noqa: F401
     from pos.api import blp as pos_api
-    from pos.printer_api import blp as printing_api
-    from pos.printer_views import bp as printer_pages
     from pos.views import bp as pos_pages
+    from printing import extension as printing
+    from printing import models as printing_models  # noqa: F401
+    from printing.api import blp as printing_api
+    from printing.views import bp as printer_pages
 
     api.init_app(app)
     app.register_blueprint(errors.bp)
@@ -92,6 +95,7 @@ def _register_blueprints(app: Flask) -> None:
         app.register_blueprint(blueprint)
     app.register_blueprint(printer_pages)
     app.register_blueprint(audit_pages)
+    printing.init_app(app)
 
     @app.route("/")
     def home() -> Any:

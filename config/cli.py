@@ -7,20 +7,31 @@ import sys
 from pathlib import Path
 
 import click
-from flask import current_app
-from flask.cli import FlaskGroup, with_appcontext
+from flask import Flask, current_app
+from flask.cli import FlaskGroup, NoAppException, with_appcontext
 from flask_migrate import upgrade
 from sqlalchemy import select
 
 from accounts.auth import Role, User, create_user, issue_token
 from audit.log import record_event
 from config.app import create_app
-from config.settings import ensure_secrets
+from config.settings import SettingsError, ensure_secrets
 from core.db import db, utcnow
+from core.dialects import UnsupportedDatabase
 from core.errors import DomainError
 
 
-@click.group(cls=FlaskGroup, create_app=create_app, add_version_option=False)
+def _create_app_or_refuse() -> Flask:
+    # A setting the app cannot start with is the operator's to fix: one plain line and a
+    # non-zero exit, not a traceback. NoAppException is the one error Flask's CLI shows
+    # that way everywhere, `--help` included.
+    try:
+        return create_app()
+    except (SettingsError, UnsupportedDatabase) as exc:
+        raise NoAppException(str(exc)) from None
+
+
+@click.group(cls=FlaskGroup, create_app=_create_app_or_refuse, add_version_option=False)
 def main() -> None:
     """Integrity Supermarket POS."""
 
@@ -214,7 +225,7 @@ def seed_demo_command(skip_if_seeded: bool) -> None:
     click.echo(summary)
 
 
-# No app in the parent: with several workers each builds its own after the fork.
+# No app in the parent: each worker builds its own after the fork.
 @main.command("serve", with_appcontext=False)
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=5000, type=click.IntRange(1, 65535), show_default=True)
@@ -225,9 +236,13 @@ def seed_demo_command(skip_if_seeded: bool) -> None:
     help="Processes sharing the socket (default: one per core, at most 2; 1 on Windows).",
 )
 def serve(host: str, port: int, threads: int, workers: int | None) -> None:
-    """Serve the app with waitress (production WSGI server, also on Windows)."""
+    """Serve the app: gunicorn on Linux, waitress in one process on Windows."""
     from config import serving
 
+    try:
+        serving.check_settings()
+    except (SettingsError, UnsupportedDatabase) as exc:
+        raise click.ClickException(str(exc)) from None
     workers = workers or serving.default_workers()
     click.echo(f"Serving on http://{host}:{port} ({workers} x {threads} threads)")
     make_app = serving.app_factory(create_app, threads)
@@ -239,7 +254,7 @@ def _register_domain_commands() -> None:
     from inventory.cli import inventory
     from ledger.cli import ledger
     from member_cards.cli import cards
-    from pos.cli import print_agent
+    from printing.cli import print_agent
 
     for group in (ledger, inventory, cards, county_group):
         main.add_command(group)

@@ -1,33 +1,40 @@
-"""`integrity-pos serve`: waitress, in one process or in several sharing one socket.
+"""`integrity-pos serve`: gunicorn's pre-fork server on Linux, waitress in one process elsewhere.
 
 One Python process runs on one core at a time (the GIL), so a county server with more
-cores serves from several: the parent binds the socket once, forks the workers, and each
-builds its own app (its own database pool) after the fork and accepts on the shared
-socket. The parent only forwards SIGTERM and SIGINT and waits. Windows has no fork: there
-the server is one process, as it always was.
+cores serves from several: gunicorn's arbiter binds the socket once, forks the workers
+(gthread: each a pool of threads), and each builds its own app (its own database pool)
+after the fork. Windows, where the shop counter PCs are, has no fork and no gunicorn:
+there waitress serves from one process, as it always has.
 """
 
 from __future__ import annotations
 
 import contextlib
 import gc
+import importlib.util
+import multiprocessing
 import os
-import signal
-import socket
 import sys
-import traceback
+import threading
 from collections.abc import Callable
 from typing import Any
 
 IDENT = "integrity-pos"
 # Connections waiting to be accepted; a redemption day's queue at 13 shops fits easily.
 BACKLOG = 1024
-_STOP_SIGNALS = {signal.SIGTERM, signal.SIGINT}
+# How long running requests may finish after SIGTERM before their worker is killed.
+GRACEFUL_SECONDS = 5
+# How long the first workers wait for each other to build their apps (a few seconds each).
+START_TOGETHER_SECONDS = 20
+
+
+def gunicorn_available() -> bool:
+    return sys.platform != "win32" and importlib.util.find_spec("gunicorn") is not None
 
 
 def default_workers() -> int:
     """One per core, at most two (measured best on the county's 2-core server); 1 on Windows."""
-    if not hasattr(os, "fork"):
+    if not gunicorn_available():
         return 1
     try:
         cores = len(os.sched_getaffinity(0))
@@ -36,8 +43,20 @@ def default_workers() -> int:
     return max(1, min(2, cores))
 
 
+def check_settings() -> None:
+    """Refuse settings the app cannot start with before any worker is forked.
+
+    The workers build the app, so without this a bad DATABASE_URL would surface as each
+    worker failing to boot instead of as one plain sentence.
+    """
+    from config.settings import load_settings
+    from core.dialects import check_url
+
+    check_url(load_settings()["SQLALCHEMY_DATABASE_URI"])
+
+
 def app_factory(create_app: Callable[..., Any], threads: int) -> Callable[[], Any]:
-    """The app for `threads` waitress threads: its pool keeps a connection for each.
+    """The app for `threads` server threads: its pool keeps a connection for each.
 
     Every thread holds a connection for its whole request; with a smaller pool the extra
     ones are opened and closed request by request, a new PostgreSQL backend each time.
@@ -53,118 +72,72 @@ def app_factory(create_app: Callable[..., Any], threads: int) -> Callable[[], An
     return make
 
 
-def listening_socket(host: str, port: int) -> socket.socket:
-    family, kind, proto, _name, address = socket.getaddrinfo(
-        host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
-    )[0]
-    sock = socket.socket(family, kind, proto)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    if family == socket.AF_INET6:
-        sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
-    sock.bind(address)
-    sock.listen(BACKLOG)
-    return sock
+def gunicorn_options(*, host: str, port: int, threads: int, workers: int) -> dict[str, Any]:
+    """Our flags in gunicorn's setting names."""
+    address = f"[{host}]" if ":" in host else host
+    return {
+        "bind": [f"{address}:{port}"],
+        "workers": workers,
+        "worker_class": "gthread",
+        "threads": threads,
+        "backlog": BACKLOG,
+        "graceful_timeout": GRACEFUL_SECONDS,
+        "proc_name": IDENT,
+        # The default control socket is one path per user ($XDG_RUNTIME_DIR/gunicorn.ctl):
+        # two servers on one machine (a test and a benchmark) would take it from each other.
+        "control_socket_disable": True,
+    }
+
+
+def start_together(workers: int) -> Callable[[Any], None]:
+    """A post_worker_init hook: the first workers start accepting together, once all are built.
+
+    The first one ready would otherwise take every waiting connection and, with keep-alive,
+    keep them: the counters reconnecting after a restart would all land on one core.
+    """
+    # Made in the arbiter before it forks, so every worker shares it.
+    barrier = multiprocessing.get_context("fork").Barrier(workers)
+
+    def wait(worker: Any) -> None:
+        # A worker started later (one replacing a dead one) has no one to wait for.
+        if worker.age <= workers:
+            with contextlib.suppress(threading.BrokenBarrierError):
+                barrier.wait(timeout=START_TOGETHER_SECONDS)
+
+    return wait
 
 
 def serve(make_app: Callable[[], Any], *, host: str, port: int, threads: int, workers: int) -> int:
-    """Serve until told to stop; the exit status (0 after a requested stop)."""
+    """Serve until told to stop (SIGTERM or Ctrl-C); the exit status."""
+    if gunicorn_available():
+        options = gunicorn_options(host=host, port=port, threads=threads, workers=workers)
+        if workers > 1:
+            options["post_worker_init"] = start_together(workers)
+        return _run_gunicorn(make_app, options)
     import waitress
 
-    if workers <= 1 or not hasattr(os, "fork"):
-        waitress.serve(_built(make_app), host=host, port=port, threads=threads, ident=IDENT)
-        return 0
-    sock = listening_socket(host, port)
-    parent = os.getpid()
-    children: set[int] = set()
-    stopping = False
-
-    def stop(_signum: int = signal.SIGTERM, _frame: Any = None) -> None:
-        nonlocal stopping
-        stopping = True
-        for pid in list(children):
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGTERM)
-
-    # Installed before the first fork, so a signal never finds a half-started set.
-    signal.signal(signal.SIGTERM, stop)
-    signal.signal(signal.SIGINT, stop)
-    # The workers start accepting together, once every one has built its app: the first
-    # one ready would otherwise take every waiting connection, and with keep-alive keep
-    # them (the counters reconnecting after a restart would all land on one core).
-    ready_r, ready_w = os.pipe()
-    go_r, go_w = os.pipe()
-    for _ in range(workers):
-        sys.stdout.flush()
-        sys.stderr.flush()
-        # Blocked across the fork: a child must not run the parent's handler before it
-        # has its own, and the parent must know a child's pid before it can forward.
-        signal.pthread_sigmask(signal.SIG_BLOCK, _STOP_SIGNALS)
-        pid = os.fork()
-        if pid == 0:
-            os.close(ready_r)
-            os.close(go_w)
-            _worker(make_app, sock, threads, parent, ready_w, go_r)  # never returns
-        children.add(pid)
-        signal.pthread_sigmask(signal.SIG_UNBLOCK, _STOP_SIGNALS)
-    sock.close()
-    os.close(ready_w)
-    os.close(go_r)
-    ready = 0
-    # Ends early, at end of file, if a worker dies before it is ready; the wait below
-    # then stops the others.
-    while ready < workers and (chunk := os.read(ready_r, workers)):
-        ready += len(chunk)
-    os.close(ready_r)
-    os.close(go_w)
-    status = 0
-    while children:
-        try:
-            pid, _wait_status = os.wait()
-        except ChildProcessError:
-            break
-        children.discard(pid)
-        if not stopping:
-            # A worker that dies on its own takes the others down with it: the service
-            # manager restarts the whole server, rather than it limping on with fewer.
-            print(f"{IDENT}: worker {pid} exited; stopping the others", file=sys.stderr)
-            status = 1
-            stop()
-    return status
+    waitress.serve(_built(make_app), host=host, port=port, threads=threads, ident=IDENT)
+    return 0
 
 
-def _worker(
-    make_app: Callable[[], Any],
-    sock: socket.socket,
-    threads: int,
-    parent: int,
-    ready: int,
-    go: int,
-) -> None:
-    """A forked child: build the app here (no pool is shared with the parent), serve, exit."""
-    import waitress
+def _run_gunicorn(make_app: Callable[[], Any], options: dict[str, Any]) -> int:
+    from gunicorn.app.base import BaseApplication
 
-    code = 0
-    try:
-        # The parent decides when to stop; a terminal's Ctrl-C reaches it too.
-        signal.signal(signal.SIGINT, signal.SIG_IGN)
-        signal.signal(signal.SIGTERM, _stop_worker)
-        _die_with_parent(parent)
-        signal.pthread_sigmask(signal.SIG_UNBLOCK, _STOP_SIGNALS)
-        app = _built(make_app)
-        os.write(ready, b"1")
-        os.close(ready)
-        os.read(go, 1)  # end of file: every worker is ready
-        os.close(go)
-        waitress.serve(app, sockets=[sock], threads=threads, ident=IDENT)
-    except SystemExit:
-        pass
-    except BaseException:  # the child must never return into the parent's click command
-        traceback.print_exc()
-        code = 1
-    finally:
-        sys.stdout.flush()
-        sys.stderr.flush()
-        os._exit(code)
+    class Server(BaseApplication):  # type: ignore[misc]
+        """gunicorn's documented custom application: our settings, our app factory."""
+
+        def load_config(self) -> None:
+            for key, value in options.items():
+                # Settings a future gunicorn drops are left out rather than refused.
+                if key in self.cfg.settings:
+                    self.cfg.set(key, value)
+
+        def load(self) -> Any:
+            # Runs in each worker after the fork: no pool or thread crosses from the arbiter.
+            return _built(make_app)
+
+    Server().run()  # the arbiter leaves through sys.exit with its status
+    return 0
 
 
 def _built(make_app: Callable[[], Any]) -> Any:
@@ -178,23 +151,3 @@ def _built(make_app: Callable[[], Any]) -> Any:
     gc.collect()
     gc.freeze()
     return app
-
-
-def _stop_worker(_signum: int, _frame: Any) -> None:
-    # waitress ends its loop on SystemExit and lets running requests finish (5 s at most).
-    signal.signal(signal.SIGTERM, signal.SIG_IGN)
-    raise SystemExit(0)
-
-
-def _die_with_parent(parent: int) -> None:
-    """A parent killed outright (SIGKILL) must not leave its workers serving the port."""
-    try:
-        import ctypes
-
-        libc = ctypes.CDLL(None, use_errno=True)
-        pr_set_pdeathsig = 1
-        libc.prctl(pr_set_pdeathsig, signal.SIGTERM)
-    except (OSError, AttributeError):  # not Linux: no parent-death signal
-        return
-    if os.getppid() != parent:  # the parent died before prctl took effect
-        os.kill(os.getpid(), signal.SIGTERM)

@@ -13,7 +13,7 @@ from typing import Any
 
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine, make_url
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, scoped_session
 
 POSTGRESQL = "postgresql"
 SQLITE = "sqlite"
@@ -36,9 +36,9 @@ def check_url(url: Any) -> str:
     return name
 
 
-def name_of(bind: Session | Connection | Engine) -> str:
-    """'sqlite' or 'postgresql' for a session, connection or engine."""
-    if isinstance(bind, Session):
+def name_of(bind: Session | scoped_session[Any] | Connection | Engine) -> str:
+    """'sqlite' or 'postgresql' for a session (scoped or not), connection or engine."""
+    if isinstance(bind, Session | scoped_session):
         bind = bind.get_bind()
     name = bind.dialect.name
     if name not in SUPPORTED:
@@ -46,7 +46,7 @@ def name_of(bind: Session | Connection | Engine) -> str:
     return name
 
 
-def is_postgresql(bind: Session | Connection | Engine) -> bool:
+def is_postgresql(bind: Session | scoped_session[Any] | Connection | Engine) -> bool:
     return name_of(bind) == POSTGRESQL
 
 
@@ -55,6 +55,6 @@ def insert_for(name: str) -> Any:
     return _INSERT[name]
 
 
-def insert(bind: Session | Connection | Engine, table: Any) -> Any:
+def insert(bind: Session | scoped_session[Any] | Connection | Engine, table: Any) -> Any:
     """An INSERT on table with the bound dialect's ON CONFLICT support."""
     return _INSERT[name_of(bind)](table)

@@ -8,6 +8,7 @@ from typing import Any
 from accounts.auth import Role, api_actor, roles_required
 from core.api import Blueprint
 from core.db import db, transactional, utcnow
+from core.errors import ValidationFailed
 from core.timeutil import local_tz
 from county import schemas as s
 from county import services as county
@@ -124,8 +125,6 @@ def stars(query: dict[str, Any]) -> Any:
     village = _scope(query)
     if village is None and query["household_id"] is None:
         # County-wide, a row per household would be the whole county: ask for a village.
-        from core.errors import ValidationFailed
-
         raise ValidationFailed(errors={"village_code": ["give a village_code or a household_id"]})
     table = county.compute_stars(
         db.session,

@@ -313,7 +313,7 @@ def shop_month_table(session: Session, *, shop: Shop, month: Period, tz: ZoneInf
     ledger_net: dict[str, int] = {}
     if account_id is not None:
         start, stop = month.bounds(tz)
-        day = local_text(session, Transfer.created_at, tz, "day")
+        day = local_text(session, Transfer.created_at, tz, "day", at=start)
         for key, points in session.execute(
             select(
                 day,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+from datetime import timedelta
 from typing import Any
 
 from flask import (
@@ -346,8 +347,6 @@ def _charts(figures: county.Dashboard) -> dict[str, Any]:
 
 
 def _days(month: county.Period) -> list[Any]:
-    from datetime import timedelta
-
     day, out = month.first_day, []
     while day < month.end_day:
         out.append(day)

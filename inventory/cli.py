@@ -12,6 +12,7 @@ from accounts.auth import Role, User
 from core.db import db
 from core.errors import DomainError
 from inventory import labels, services
+from inventory.api import font_path, label_for
 
 
 @click.group()
@@ -54,8 +55,6 @@ def reconcile(shop_codes: tuple[str, ...]) -> None:
 @with_appcontext
 def label_sheet(skus: tuple[str, ...], copies: int, out: Path) -> None:
     """Write an A4 PDF of shelf labels for SKUS."""
-    from inventory.api import font_path, label_for
-
     try:
         products = services.products_in_order(db.session, list(skus))
         sheet = [label_for(p) for p in products for _copy in range(copies)]

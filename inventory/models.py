@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import enum
 from datetime import datetime
-from typing import TYPE_CHECKING
 
 from sqlalchemy import (
     BigInteger,
@@ -18,10 +17,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
+from accounts.auth import User
 from core.db import UTCDateTime, db, utcnow
-
-if TYPE_CHECKING:
-    from accounts.auth import User
 
 
 class MovementKind(enum.StrEnum):

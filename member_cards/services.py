@@ -5,16 +5,15 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING
 
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from accounts.auth import User
 from core.errors import (
     CardRevoked,
     Conflict,
-    Forbidden,
     InvalidCard,
     NotFound,
     UnknownCard,
@@ -28,17 +27,9 @@ from ledger.services import StatementEntry
 from member_cards import sheets, signing
 from member_cards.models import CardEventKind, CardStatus, MemberCard, MemberCardEvent
 
-if TYPE_CHECKING:
-    from accounts.auth import User
-
 MAX_REASON_CHARS = 500
 # What the public balance page shows of the family integrity file.
 BALANCE_PAGE_ENTRIES = 10
-
-
-def _require_village(actor: User, village_code: str) -> None:
-    if not actor.may_manage_village(village_code):
-        raise Forbidden(_l("outside your village"))
 
 
 def _record(
@@ -66,7 +57,7 @@ def get_card(session: Session, card_id: int) -> MemberCard:
 
 def _managed_card(session: Session, actor: User, card_id: int, *, lock: bool = False) -> MemberCard:
     card = get_card(session, card_id)
-    _require_village(actor, card.household.village.code)
+    actor.require_village(card.household.village.code)
     if lock:
         _lock_household(session, card.household_id)
         # What was read before the lock may be stale; the lock's holder may have changed it.
@@ -114,7 +105,7 @@ def _lock_household(session: Session, household_id: int) -> None:
 def issue_card(session: Session, *, actor: User, now: datetime, household_id: int) -> MemberCard:
     """A new card for the household; its earlier active card stops working at once."""
     household = ledger.get_household(session, household_id)
-    _require_village(actor, household.village.code)
+    actor.require_village(household.village.code)
     return _issue(session, actor=actor, now=now, household=household)
 
 
@@ -174,7 +165,7 @@ def issue_missing_cards(
 ) -> list[MemberCard]:
     """A card for every active household of the village that has none working."""
     village = ledger.get_village(session, village_code)
-    _require_village(actor, village.code)
+    actor.require_village(village.code)
     with_card = select(MemberCard.household_id).where(MemberCard.status == CardStatus.ACTIVE)
     households = session.scalars(
         select(Household)
@@ -227,7 +218,7 @@ def list_household_cards(
 ) -> Sequence[MemberCard]:
     """Every card the household has had, newest first, each with its history."""
     household = ledger.get_household(session, household_id)
-    _require_village(actor, household.village.code)
+    actor.require_village(household.village.code)
     return session.scalars(
         select(MemberCard)
         .where(MemberCard.household_id == household_id)
@@ -237,7 +228,7 @@ def list_household_cards(
 
 def household_sheet_cards(session: Session, *, actor: User, household_id: int) -> list[MemberCard]:
     household = ledger.get_household(session, household_id)
-    _require_village(actor, household.village.code)
+    actor.require_village(household.village.code)
     card = active_card(session, household_id)
     if card is None:
         raise NotFound(
@@ -251,7 +242,7 @@ def household_sheet_cards(session: Session, *, actor: User, household_id: int) -
 
 def village_sheet_cards(session: Session, *, actor: User, village_code: str) -> list[MemberCard]:
     village = ledger.get_village(session, village_code)
-    _require_village(actor, village.code)
+    actor.require_village(village.code)
     return active_cards_of_village(session, village)
 
 

@@ -9,11 +9,13 @@ from flask import Response, current_app
 from accounts.auth import Role, api_actor, roles_required
 from core.api import Blueprint
 from core.db import db, transactional, utcnow
+from core.fonts import find_cjk_font
 from core.timeutil import local_tz
 from member_cards.signing import Keyring, keyring_from_config
-from pos import printing, services
 from pos import schemas as s
+from pos import services
 from pos.services import LineRequest
+from pos.signals import sale_recorded
 
 blp = Blueprint("pos_api", __name__, url_prefix="/api/v1", description="Selling at the counter")
 
@@ -48,7 +50,13 @@ def record_sale(data: dict[str, Any], code: str) -> Any:
         household_id=data.get("household_id"),
     )
     if not result.replayed:
-        printing.queue_receipt(db.session, result.sale, defaults=current_app.config.get("PRINTERS"))
+        # In the sale's transaction: whatever a receiver adds (the receipt's print job)
+        # commits with the sale or not at all.
+        sale_recorded.send(
+            current_app._get_current_object(),  # type: ignore[attr-defined]
+            session=db.session,
+            sale=result.sale,
+        )
     return result.view
 
 
@@ -121,8 +129,6 @@ def get_sale(sale_id: int) -> Any:
 )
 def sale_receipt(query: dict[str, Any], sale_id: int) -> Any:
     """The receipt of a sale, as text, ESC/POS bytes or a PNG; `copy=true` marks a reprint."""
-    from core.fonts import find_cjk_font
-
     common = {"actor": api_actor(), "sale_id": sale_id, "tz": local_tz(), "copy": query["copy"]}
     if query["format"] == "text":
         text = services.sale_receipt(db.session, width=query["width"], **common)

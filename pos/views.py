@@ -17,8 +17,9 @@ from core.scanned import normalize_code, normalize_scanned, parse_scanned_int
 from core.templating import problem_box
 from core.timeutil import business_day, local_tz, to_local
 from inventory.forms import read_lines
-from pos import receipts, services
+from pos import services
 from pos.forms import ReturnForm, VoidForm
+from pos.receipts.layout import layout_receipt, render_text
 
 bp = Blueprint("pos", __name__)
 
@@ -261,7 +262,7 @@ def _sale_page(
         "pos/sale.html",
         sale=row,
         head=receipt.head_name,
-        receipt=receipts.render_text(receipts.layout_receipt(receipt, columns=32)),
+        receipt=render_text(layout_receipt(receipt, columns=32)),
         returned=returned,
         returnable=returnable,
         may_return=open_to_manager,

@@ -1,8 +1,19 @@
-"""Shared fixtures: an app per test on SQLite, and on PostgreSQL when TEST_DATABASE_URL is set."""
+"""Shared fixtures: one app per backend for the session, each test on a clean database.
+
+Building an app (blueprints, the OpenAPI document) and its schema took most of every
+test's time, so both are built once per backend and each test gets the schema back
+empty: on SQLite a copy of a template file, on PostgreSQL the tables and sequences the
+last test used emptied and restarted. Whatever a test changes on the shared app (settings,
+rate limits, per-app state) is put back after it. A test that changes what the app is
+made of (its routes) gets an app of its own: `@pytest.mark.own_app`, or a fixture in
+OWN_APP_FIXTURES.
+"""
 
 from __future__ import annotations
 
+import copy
 import os
+import shutil
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -10,50 +21,30 @@ from typing import Any
 
 import pytest
 from flask import Flask
-from sqlalchemy import create_engine, text
+from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.orm import Session
 
 from config.app import create_app
 from config.settings import normalize_database_url
-from core.db import db
+from core.db import configure_engine, db
+from core.limits import limiter
 from ledger.services import ensure_system_accounts
 from tests.factories import Factory
 
 PG_URL = os.environ.get("TEST_DATABASE_URL")
-BACKENDS = [
-    "sqlite",
-    pytest.param(
-        "postgresql", marks=pytest.mark.skipif(not PG_URL, reason="TEST_DATABASE_URL not set")
-    ),
-]
+# Without TEST_DATABASE_URL the PostgreSQL cases are deselected at collection and the
+# summary says so in one line (pytest_terminal_summary below).
+BACKENDS = ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres_only)]
+# Fixtures that change the app itself (its routes), which a shared app would keep.
+OWN_APP_FIXTURES = {"worker_app"}
 
-_pg_schema_ready = False
-
-
-def _reset_postgres(url: str) -> None:
-    """Create the schema once per run; afterwards empty every table between tests."""
-    global _pg_schema_ready
-    engine = create_engine(url)
-    with engine.begin() as conn:
-        if not _pg_schema_ready:
-            db.metadata.drop_all(conn)
-            conn.execute(text("DROP TABLE IF EXISTS alembic_version"))
-            db.metadata.create_all(conn)
-            _pg_schema_ready = True
-        else:
-            names = ", ".join(t.name for t in db.metadata.sorted_tables)
-            conn.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
-    engine.dispose()
+_PG_DESELECTED = pytest.StashKey[int]()
 
 
-def make_test_app(backend: str, home: Path, **extra: Any) -> Flask:
-    if backend == "postgresql":
-        assert PG_URL
-        url = normalize_database_url(PG_URL)
-        _reset_postgres(url)
-    else:
-        url = f"sqlite:///{home / 'test.db'}"
-    config = {
+def app_settings(home: Path, url: str, **extra: Any) -> dict[str, Any]:
+    settings = {
         "TESTING": True,
         "HOME": str(home),
         "SECRET_KEY": "test-secret",
@@ -63,14 +54,180 @@ def make_test_app(backend: str, home: Path, **extra: Any) -> Flask:
         # The suite signs in hundreds of times a minute from one address.
         "LOGIN_RATE_LIMIT": "100000 per minute",
     }
-    config.update(extra)
-    app = create_app(config)
-    with app.app_context():
-        if backend == "sqlite":
-            db.create_all()
-        ensure_system_accounts(db.session)
-        db.session.commit()
-    return app
+    settings.update(extra)
+    return settings
+
+
+class Databases:
+    """The schema built once per backend, handed to each test empty but for the system accounts."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self._sqlite_template: Path | None = None
+        self._pg: Engine | None = None
+        self._pg_tables: list[str] = []
+        self._pg_sequences: list[str] = []
+        self._pg_used = ""
+        self._pg_delete = True
+
+    def fresh_url(self, backend: str, sqlite_path: Path) -> str:
+        """A clean database: a copy of the template at sqlite_path, or PostgreSQL emptied."""
+        if backend == "postgresql":
+            self._empty_postgresql()
+            return normalize_database_url(_pg_url())
+        template = self._template()
+        # Leftovers of the last test's WAL would be replayed into the new copy.
+        for suffix in ("-wal", "-shm"):
+            Path(f"{sqlite_path}{suffix}").unlink(missing_ok=True)
+        # A new file moved into place, never one rewritten: a connection a test leaked
+        # keeps the old file and cannot see, or damage, this test's.
+        partial = sqlite_path.with_name(sqlite_path.name + ".copying")
+        shutil.copyfile(template, partial)
+        os.replace(partial, sqlite_path)
+        return f"sqlite:///{sqlite_path}"
+
+    def close(self) -> None:
+        if self._pg is not None:
+            self._pg.dispose()
+
+    def _template(self) -> Path:
+        if self._sqlite_template is None:
+            path = self.root / "template.db"
+            engine = create_engine(f"sqlite:///{path}")
+            configure_engine(engine)
+            db.metadata.create_all(engine)
+            _add_system_accounts(engine)
+            # Closing the last connection checkpoints the WAL: the file alone is the template.
+            engine.dispose()
+            self._sqlite_template = path
+        return self._sqlite_template
+
+    def _empty_postgresql(self) -> None:
+        if self._pg is None:
+            self._pg = self._build_postgresql()
+        with self._pg.begin() as conn:
+            if self._pg_delete:
+                # Only what the last test used, asked in one round trip: a test touches a
+                # few of the tables and sequences.
+                used = set(conn.scalars(text(self._pg_used)))
+                tables = [name for name in self._pg_tables if name in used]
+                sequences = [name for name in self._pg_sequences if name in used]
+                # DELETE, not TRUNCATE: a test's few rows go in a few milliseconds, where
+                # TRUNCATE swaps the files of every table and index (some 100 ms). As
+                # replica, the audit log's append-only trigger and the foreign keys
+                # stay quiet.
+                conn.exec_driver_sql("SET LOCAL session_replication_role = replica")
+                statements = [f'DELETE FROM "{name}"' for name in tables]
+                statements += [f'ALTER SEQUENCE "{name}" RESTART' for name in sequences]
+                if statements:
+                    conn.exec_driver_sql("; ".join(statements))
+            else:
+                names = ", ".join(f'"{name}"' for name in self._pg_tables)
+                conn.exec_driver_sql(f"TRUNCATE {names} RESTART IDENTITY CASCADE")
+            with Session(bind=conn) as session:
+                ensure_system_accounts(session)
+
+    def _build_postgresql(self) -> Engine:
+        # Pinged before use: a test restarts PostgreSQL under the suite (tests/pos/test_faults.py).
+        engine = create_engine(normalize_database_url(_pg_url()), pool_pre_ping=True)
+        with engine.begin() as conn:
+            db.metadata.drop_all(conn)
+            conn.execute(text("DROP TABLE IF EXISTS alembic_version"))
+            db.metadata.create_all(conn)
+            self._pg_sequences = list(conn.scalars(text(_SEQUENCES)))
+        # Children first, so the fallback's order never matters to a foreign key.
+        self._pg_tables = [t.name for t in reversed(db.metadata.sorted_tables)]
+        # Tables with rows, and sequences read since their restart (last_value is null
+        # until the first nextval).
+        self._pg_used = " UNION ALL ".join(
+            [f"SELECT '{name}' WHERE EXISTS (SELECT 1 FROM \"{name}\")" for name in self._pg_tables]
+            + [_SEQUENCES + " AND last_value IS NOT NULL"]
+        )
+        try:
+            with engine.begin() as conn:
+                conn.exec_driver_sql("SET LOCAL session_replication_role = replica")
+        except DBAPIError:
+            # Only a superuser may switch triggers off; anyone may TRUNCATE their tables.
+            self._pg_delete = False
+        try:
+            with engine.begin() as conn:
+                # A commit need not wait for the disk in a throwaway database: the factories
+                # commit row by row, and that wait was a tenth of the PostgreSQL run. What
+                # a test can see is unchanged; only a crash could lose the last commits.
+                name = conn.scalar(text("SELECT current_database()"))
+                conn.exec_driver_sql(f'ALTER DATABASE "{name}" SET synchronous_commit = off')
+        except DBAPIError:
+            pass  # not the database's owner: the suite is only slower
+        engine.dispose()  # the setting applies to connections opened from now on
+        return engine
+
+
+_SEQUENCES = "SELECT sequencename FROM pg_sequences WHERE schemaname = current_schema()"
+
+
+def _pg_url() -> str:
+    assert PG_URL, "TEST_DATABASE_URL is not set"
+    return PG_URL
+
+
+def _add_system_accounts(engine: Engine) -> None:
+    with Session(engine) as session:
+        ensure_system_accounts(session)
+        session.commit()
+
+
+_session: dict[str, Databases] = {}
+
+
+@pytest.fixture(autouse=True, scope="session")
+def databases(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Databases]:
+    found = Databases(tmp_path_factory.mktemp("databases"))
+    # make_test_app is a plain function the tests call: it finds the session's here.
+    _session["databases"] = found
+    yield found
+    found.close()
+    del _session["databases"]
+
+
+def make_test_app(backend: str, home: Path, **extra: Any) -> Flask:
+    """An app of its own on a clean database: for tests that change what the app is made of."""
+    url = _session["databases"].fresh_url(backend, home / "test.db")
+    return create_app(app_settings(home, url, **extra))
+
+
+class SharedApp:
+    """One backend's app for the whole session, and what it was like before any test ran."""
+
+    def __init__(self, app: Flask, sqlite_path: Path) -> None:
+        self.app = app
+        self.sqlite_path = sqlite_path
+        self.config = copy.deepcopy(dict(app.config))
+        self.extensions = set(app.extensions)
+
+    def restore(self) -> None:
+        """Undo what a test did to the app: its settings, rate limits and per-app state."""
+        if dict(self.app.config) != self.config:
+            self.app.config.clear()
+            self.app.config.update(copy.deepcopy(self.config))
+        limiter.reset()
+        # State made on first use (printing's worker and caches) starts over next time.
+        for name in set(self.app.extensions) - self.extensions:
+            del self.app.extensions[name]
+
+
+@pytest.fixture(scope="session")
+def shared_apps(databases: Databases) -> dict[str, SharedApp]:
+    return {}
+
+
+def _shared_app(apps: dict[str, SharedApp], databases: Databases, backend: str) -> SharedApp:
+    if backend not in apps:
+        home = databases.root / f"{backend}-home"
+        home.mkdir()
+        sqlite_path = home / "test.db"
+        url = databases.fresh_url(backend, sqlite_path)
+        apps[backend] = SharedApp(create_app(app_settings(home, url)), sqlite_path)
+    return apps[backend]
 
 
 @pytest.fixture(params=BACKENDS)
@@ -79,12 +236,35 @@ def backend(request: pytest.FixtureRequest) -> str:
 
 
 @pytest.fixture
-def app(backend: str, tmp_path: Path) -> Iterator[Flask]:
-    app = make_test_app(backend, tmp_path)
-    with app.app_context():
-        yield app
-        db.session.remove()
-        db.engine.dispose()
+def app(
+    request: pytest.FixtureRequest,
+    backend: str,
+    databases: Databases,
+    shared_apps: dict[str, SharedApp],
+) -> Iterator[Flask]:
+    changes_the_app = bool(OWN_APP_FIXTURES & set(request.fixturenames))
+    if changes_the_app or request.node.get_closest_marker("own_app"):
+        home = request.getfixturevalue("tmp_path")
+        app = make_test_app(backend, home)
+        try:
+            with app.app_context():
+                yield app
+                db.session.remove()
+                db.engine.dispose()
+        finally:
+            # One limiter serves every app in the process.
+            limiter.reset()
+        return
+    shared = _shared_app(shared_apps, databases, backend)
+    databases.fresh_url(backend, shared.sqlite_path)
+    try:
+        with shared.app.app_context():
+            yield shared.app
+            db.session.remove()
+            # No connection may outlive the test: the next one replaces the SQLite file.
+            db.engine.dispose()
+    finally:
+        shared.restore()
 
 
 @pytest.fixture
@@ -130,6 +310,36 @@ def live_server(app: Flask) -> Iterator[str]:
         thread.join(timeout=5)
         server.close()
         server.task_dispatcher.shutdown()
+
+
+# --- PostgreSQL in one line when it is not there ---------------------------------------
+
+
+def _needs_postgresql(item: pytest.Item) -> bool:
+    if item.get_closest_marker("postgres_only"):
+        return True
+    params = getattr(getattr(item, "callspec", None), "params", {})
+    return params.get("backend") == "postgresql"
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if PG_URL:
+        return
+    skipped = [item for item in items if _needs_postgresql(item)]
+    if skipped:
+        config.hook.pytest_deselected(items=skipped)
+        items[:] = [item for item in items if not _needs_postgresql(item)]
+    config.stash[_PG_DESELECTED] = len(skipped)
+
+
+def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
+    skipped = config.stash.get(_PG_DESELECTED, 0)
+    if skipped:
+        tests = "test" if skipped == 1 else "tests"
+        terminalreporter.write_line(
+            f"PostgreSQL: {skipped} {tests} not run, TEST_DATABASE_URL is not set "
+            "(make test-pg runs them)"
+        )
 
 
 def database_url_for_threads(app: Flask) -> str:

@@ -18,8 +18,8 @@ from flask import Flask
 from core.db import db, utcnow
 from core.timeutil import business_day, local_tz
 from member_cards.signing import keyring_from_config
-from tests.factories import PASSWORD, Factory
-from tests.inventory.helpers import form_value
+from tests.factories import Factory
+from tests.helpers.pages import csrf_token, login
 
 A, C, M, K, P = "admin", "cadre", "manager", "clerk", "agent"
 PEOPLE = {A, C, M, K}
@@ -207,8 +207,8 @@ class World:
 @pytest.fixture
 def world(app: Flask, factory: Factory) -> World:
     from county import services as county
-    from pos import printing
     from pos import services as pos
+    from printing import services as printing
 
     now = utcnow()
     village_a = factory.village("ZJB", name="郑家榜村")
@@ -342,23 +342,10 @@ def _clients(app: Flask, world: World) -> dict[str, Any]:
     factory = Factory(db.session)
     for name, user in world.users.items():
         client = app.test_client()
-        page = client.get("/login").get_data(as_text=True)
-        client.post(
-            "/login",
-            data={
-                "username": user.username,
-                "password": PASSWORD,
-                "csrf_token": form_value(page, "csrf_token"),
-            },
-        )
-        token_page = client.get("/login").get_data(as_text=True)
-        clients[name] = (client, factory.headers(user), form_value(token_page, "csrf_token"))
+        login(client, user.username)
+        clients[name] = (client, factory.headers(user), csrf_token(client, "/login"))
     anonymous = app.test_client()
-    clients["anonymous"] = (
-        anonymous,
-        {},
-        form_value(anonymous.get("/login").get_data(as_text=True), "csrf_token"),
-    )
+    clients["anonymous"] = (anonymous, {}, csrf_token(anonymous, "/login"))
     return clients
 
 

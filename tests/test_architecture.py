@@ -1,4 +1,5 @@
-"""DESIGN.md's shape holds: one-way dependencies; services never commit nor read the request."""
+"""DESIGN.md's shape holds: one-way dependencies, no import cycles, small modules, and
+services that never commit nor read the request."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 # The kernel (core) and the accounts every domain imports; the domains; and config, the
 # composition root that imports them all and that nothing imports.
-DOMAINS = (
+PACKAGES = (
     "config",
     "core",
     "accounts",
@@ -19,58 +20,181 @@ DOMAINS = (
     "member_cards",
     "inventory",
     "pos",
+    "printing",
     "county",
 )
-KERNEL = {"core", "accounts"}
-# What each package may import of the others.
+# What every domain may use (DESIGN.md, "Shape").
+KERNEL = {"core", "accounts", "audit"}
+# What each package may import of the others; config may import everything.
 ALLOWED = {
     "core": set(),
     "accounts": {"core"},
-    "audit": KERNEL,
+    "audit": {"core", "accounts"},
     "ledger": KERNEL,
     "inventory": KERNEL,
     "member_cards": KERNEL | {"ledger"},
     "pos": KERNEL | {"ledger", "inventory", "member_cards"},
+    # Printing follows the counter (a sale recorded -> a receipt job); never the reverse.
+    "printing": KERNEL | {"pos", "ledger", "inventory", "member_cards"},
     # The county office's view reads everything and is read by nothing.
     "county": KERNEL | {"ledger", "inventory", "member_cards", "pos"},
 }
+MAX_MODULE_LINES = 800
 
 
-def _imports(path: Path) -> set[str]:
+def _modules() -> dict[str, Path]:
+    """Every application module by dotted name (a package by its __init__)."""
+    found = {}
+    for package in PACKAGES:
+        base = ROOT / package
+        if not base.is_dir():
+            continue
+        for path in base.rglob("*.py"):
+            parts = list(path.relative_to(ROOT).with_suffix("").parts)
+            if parts[-1] == "__init__":
+                parts.pop()
+            found[".".join(parts)] = path
+    return found
+
+
+MODULES = _modules()
+
+
+def _package_of(name: str, path: Path) -> str:
+    return name if path.name == "__init__.py" else name.rpartition(".")[0]
+
+
+def _imports(name: str, path: Path) -> set[str]:
+    """The application modules this one imports, at module level or inside functions."""
     tree = ast.parse(path.read_text(encoding="utf-8"))
-    names = set()
+    targets: set[str] = set()
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):
-            names.update(alias.name.split(".")[0] for alias in node.names)
-        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-            names.add(node.module.split(".")[0])
-    return names & set(DOMAINS)
+            targets.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = _package_of(name, path).split(".")
+                base = base[: len(base) - node.level + 1]
+                module = ".".join(base + ([node.module] if node.module else []))
+            else:
+                module = node.module or ""
+            # `from a.b import c` names module a.b.c when there is one, else a name in a.b.
+            subs = {f"{module}.{alias.name}" for alias in node.names}
+            hits = subs & MODULES.keys()
+            targets.update(hits)
+            if len(hits) < len(subs):
+                targets.add(module)
+    resolved = set()
+    for target in targets:
+        # `import a.b.c` loads a, a.b and a.b.c; the deepest known module is the edge.
+        while target and target not in MODULES:
+            target = target.rpartition(".")[0]
+        if target and target != name:
+            resolved.add(target)
+    return resolved
+
+
+GRAPH = {name: _imports(name, path) for name, path in MODULES.items()}
 
 
 @pytest.mark.parametrize("package", sorted(ALLOWED))
 def test_dependencies_point_one_way(package):
-    for path in (ROOT / package).rglob("*.py"):
-        forbidden = _imports(path) - ALLOWED[package] - {package}
-        assert not forbidden, f"{path.relative_to(ROOT)} imports {sorted(forbidden)}"
+    for name, targets in GRAPH.items():
+        if name.split(".")[0] != package:
+            continue
+        forbidden = {t.split(".")[0] for t in targets} - ALLOWED[package] - {package}
+        assert not forbidden, f"{name} imports {sorted(forbidden)}"
+
+
+def test_nothing_imports_the_composition_root():
+    for name, targets in GRAPH.items():
+        if name.split(".")[0] != "config":
+            assert not [t for t in targets if t.split(".")[0] == "config"], name
+
+
+def test_no_import_cycles_lazy_imports_included():
+    """A cycle held together by an import inside a function is still a cycle."""
+    # Tarjan's strongly connected components, iteratively: any component of two or more
+    # modules is a cycle.
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    on_stack: set[str] = set()
+    stack: list[str] = []
+    cycles: list[list[str]] = []
+    counter = 0
+    for root in sorted(GRAPH):
+        if root in index:
+            continue
+        work = [(root, iter(sorted(GRAPH[root])))]
+        index[root] = low[root] = counter
+        counter += 1
+        stack.append(root)
+        on_stack.add(root)
+        while work:
+            node, children = work[-1]
+            for child in children:
+                if child not in index:
+                    index[child] = low[child] = counter
+                    counter += 1
+                    stack.append(child)
+                    on_stack.add(child)
+                    work.append((child, iter(sorted(GRAPH[child]))))
+                    break
+                if child in on_stack:
+                    low[node] = min(low[node], index[child])
+            else:
+                work.pop()
+                if work:
+                    low[work[-1][0]] = min(low[work[-1][0]], low[node])
+                if low[node] == index[node]:
+                    component = []
+                    while True:
+                        member = stack.pop()
+                        on_stack.discard(member)
+                        component.append(member)
+                        if member == node:
+                            break
+                    if len(component) > 1:
+                        cycles.append(sorted(component))
+    assert not cycles, f"import cycles: {cycles}"
+
+
+def test_no_application_module_over_800_lines():
+    long = {
+        name: lines
+        for name, path in MODULES.items()
+        if (lines := len(path.read_text(encoding="utf-8").splitlines())) > MAX_MODULE_LINES
+    }
+    assert not long, long
 
 
 def test_only_the_composition_root_imports_blueprints():
-    for package in ALLOWED:
-        for path in (ROOT / package).rglob("*.py"):
-            text = path.read_text(encoding="utf-8")
-            for other in set(DOMAINS) - {package, "config", "core"}:
-                assert f"from {other}.api" not in text and f"from {other}.views" not in text, path
+    for name, targets in GRAPH.items():
+        package = name.split(".")[0]
+        if package == "config":
+            continue
+        for target in targets:
+            if target.split(".")[0] in (package, "core", "config"):
+                continue
+            assert not target.endswith((".api", ".views")), f"{name} imports {target}"
 
 
-@pytest.mark.parametrize("package", sorted(ALLOWED))
-def test_services_neither_commit_nor_read_the_request(package):
-    path = ROOT / package / "services.py"
-    if not path.exists():
-        pytest.skip(f"{package} has no services yet")
+def _service_modules() -> list[str]:
+    return sorted(
+        name
+        for name in MODULES
+        if name.split(".")[0] in ALLOWED
+        and (".services" in name or name.endswith((".models", ".signing")))
+    )
+
+
+@pytest.mark.parametrize("module", _service_modules())
+def test_services_neither_commit_nor_read_the_request(module):
+    path = MODULES[module]
     tree = ast.parse(path.read_text(encoding="utf-8"))
     for node in ast.walk(tree):
         if isinstance(node, ast.ImportFrom) and node.module == "flask":
             names = {alias.name for alias in node.names}
             assert not names & {"request", "g", "current_app", "session"}, names
         if isinstance(node, ast.Attribute) and node.attr == "commit":
-            pytest.fail(f"{path.name}:{node.lineno} commits; the edge commits")
+            pytest.fail(f"{module}:{node.lineno} commits; the edge commits")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -16,6 +15,7 @@ from ledger import services as ledger
 from ledger.models import Household, PointRule, Transfer, Village
 from tests.conftest import assert_problem, count_rows
 from tests.factories import PASSWORD
+from tests.helpers.pages import sign_in
 
 # --- the token endpoint ----------------------------------------------------------------
 
@@ -86,22 +86,9 @@ def test_deactivated_users_token_is_401(client, factory):
 # --- a browser session calling the API ------------------------------------------------------
 
 
-def _sign_in(client, username: str) -> str:
-    """Sign in through the login page; return the CSRF token the page carried."""
-    page = client.get("/login").get_data(as_text=True)
-    match = re.search(r'name="csrf_token"[^>]*value="([^"]+)"', page)
-    assert match, page
-    token = match.group(1)
-    r = client.post(
-        "/login", data={"username": username, "password": PASSWORD, "csrf_token": token}
-    )
-    assert r.status_code == 302, r.get_data(as_text=True)
-    return token
-
-
 def test_session_cookie_api_post_needs_csrf_header(client, factory):
     factory.user(Role.ADMIN, username="office")
-    csrf_token = _sign_in(client, "office")
+    csrf_token = sign_in(client, "office")
     assert client.get("/api/v1/villages").status_code == 200
     body = {"code": "GJY", "name": "高家堰村"}
     assert_problem(client.post("/api/v1/villages", json=body), 403, "forbidden")
@@ -117,7 +104,7 @@ def test_session_cookie_api_post_needs_csrf_header(client, factory):
 
 def test_bad_bearer_token_is_not_rescued_by_session_cookie(client, factory):
     factory.user(Role.ADMIN, username="office")
-    csrf_token = _sign_in(client, "office")
+    csrf_token = sign_in(client, "office")
     headers = {"Authorization": "Bearer ipos_wrong", "X-CSRFToken": csrf_token}
     assert_problem(client.get("/api/v1/villages", headers=headers), 401, "unauthenticated")
     assert_problem(

@@ -12,31 +12,19 @@ from core.db import db, utcnow
 from core.limits import limiter
 from tests.conftest import make_test_app
 from tests.factories import PASSWORD
-from tests.inventory.helpers import form_value
-
-
-def _login(client, username: str, password: str):
-    page = client.get("/login").get_data(as_text=True)
-    return client.post(
-        "/login",
-        data={
-            "username": username,
-            "password": password,
-            "csrf_token": form_value(page, "csrf_token"),
-        },
-    )
+from tests.helpers.pages import login
 
 
 def test_five_wrong_passwords_lock_the_account_with_a_clear_message(client, factory):
     clerk = factory.user("clerk", shop="GJY", username="clerk-lock")
     for _ in range(LOCK_AFTER_FAILURES - 1):
-        refused = _login(client, "clerk-lock", "wrong")
+        refused = login(client, "clerk-lock", "wrong")
         assert refused.status_code == 401
         assert "锁定" not in refused.get_data(as_text=True)
-    locked = _login(client, "clerk-lock", "wrong")
+    locked = login(client, "clerk-lock", "wrong")
     assert locked.status_code == 401 and "锁定" in locked.get_data(as_text=True)
     # Even the right password is refused while the lock lasts.
-    still = _login(client, "clerk-lock", PASSWORD)
+    still = login(client, "clerk-lock", PASSWORD)
     assert still.status_code == 401 and "锁定" in still.get_data(as_text=True)
     api = client.post("/api/v1/auth/token", json={"username": "clerk-lock", "password": PASSWORD})
     assert api.status_code == 401 and api.mimetype == "application/problem+json"
@@ -49,7 +37,7 @@ def test_five_wrong_passwords_lock_the_account_with_a_clear_message(client, fact
         .values(locked_until=utcnow() - timedelta(seconds=1))
     )
     db.session.commit()
-    assert _login(client, "clerk-lock", PASSWORD).status_code == 302
+    assert login(client, "clerk-lock", PASSWORD).status_code == 302
     assert db.session.get(SignInFailure, "clerk-lock") is None
     db.session.rollback()
 
@@ -60,7 +48,7 @@ def test_an_unknown_name_locks_like_a_real_one_so_locks_list_no_usernames(client
     def answers(username: str) -> list[tuple[int, bool]]:
         seen = []
         for _ in range(LOCK_AFTER_FAILURES + 1):
-            page = _login(client, username, "wrong")
+            page = login(client, username, "wrong")
             seen.append((page.status_code, "锁定" in page.get_data(as_text=True)))
         return seen
 
@@ -89,23 +77,23 @@ def test_old_failures_are_forgotten_and_swept(session, factory):
 def test_a_right_password_resets_the_count(client, factory):
     factory.user("clerk", shop="GJY", username="clerk-count")
     for _ in range(LOCK_AFTER_FAILURES - 1):
-        _login(client, "clerk-count", "wrong")
-    assert _login(client, "clerk-count", PASSWORD).status_code == 302
+        login(client, "clerk-count", "wrong")
+    assert login(client, "clerk-count", PASSWORD).status_code == 302
     client.post("/logout", data={})
     for _ in range(LOCK_AFTER_FAILURES - 1):
-        assert _login(client, "clerk-count", "wrong").status_code == 401
-    assert _login(client, "clerk-count", PASSWORD).status_code == 302
+        assert login(client, "clerk-count", "wrong").status_code == 401
+    assert login(client, "clerk-count", PASSWORD).status_code == 302
 
 
 def test_the_office_unlocks_an_account_from_the_command_line(app, factory):
     factory.user("clerk", shop="GJY", username="clerk-unlock")
     client = app.test_client()
     for _ in range(LOCK_AFTER_FAILURES):
-        _login(client, "clerk-unlock", "wrong")
-    assert _login(client, "clerk-unlock", PASSWORD).status_code == 401
+        login(client, "clerk-unlock", "wrong")
+    assert login(client, "clerk-unlock", PASSWORD).status_code == 401
     result = app.test_cli_runner().invoke(main, ["unlock-user", "clerk-unlock"])
     assert result.exit_code == 0, result.output
-    assert _login(client, "clerk-unlock", PASSWORD).status_code == 302
+    assert login(client, "clerk-unlock", PASSWORD).status_code == 302
     missing = app.test_cli_runner().invoke(main, ["unlock-user", "nobody"])
     assert missing.exit_code == 1
 
@@ -122,7 +110,7 @@ def test_one_address_is_slowed_down_whatever_the_username(backend, tmp_path):
         assert [a.status_code for a in answers] == [401, 401, 401, 429]
         assert answers[-1].mimetype == "application/problem+json"
         assert answers[-1].get_json()["code"] == "unauthenticated"
-        assert _login(client, "u9", "x").status_code == 429
+        assert login(client, "u9", "x").status_code == 429
         db.session.remove()
         db.engine.dispose()
     limiter.reset()

@@ -10,7 +10,7 @@ from audit.log import AuditEvent
 from config.cli import main
 from core.db import db
 from tests.factories import PASSWORD
-from tests.inventory.helpers import form_value
+from tests.helpers.pages import csrf_token, login, sign_in
 
 
 def _events() -> list[AuditEvent]:
@@ -53,15 +53,7 @@ def test_a_refused_request_leaves_no_row(client, factory):
 
 def test_sign_in_attempts_are_recorded_without_the_password(client, factory):
     factory.user("clerk", shop="GJY", username="clerk-audit")
-    page = client.get("/login").get_data(as_text=True)
-    client.post(
-        "/login",
-        data={
-            "username": "clerk-audit",
-            "password": "wrong-" + PASSWORD,
-            "csrf_token": form_value(page, "csrf_token"),
-        },
-    )
+    assert login(client, "clerk-audit", "wrong-" + PASSWORD).status_code == 401
     [event] = [e for e in _events() if e.path == "/login"]
     assert "clerk-audit" in event.detail and PASSWORD not in event.detail
     assert '"password": "***"' in event.detail and '"csrf_token": "***"' in event.detail
@@ -95,31 +87,10 @@ def test_the_page_and_export_are_for_the_admin_only(client, factory):
         json={"sku": "X1", "name": "=1+1", "points_price": 2, "unit": "个"},
         headers=factory.headers(factory.admin),
     )
-    page = client.get("/login").get_data(as_text=True)
-    client.post(
-        "/login",
-        data={
-            "username": manager.username,
-            "password": PASSWORD,
-            "csrf_token": form_value(page, "csrf_token"),
-        },
-    )
+    sign_in(client, manager.username)
     assert client.get("/audit").status_code == 403
-    client.post(
-        "/logout",
-        data={
-            "csrf_token": form_value(client.get("/counter").get_data(as_text=True), "csrf_token")
-        },
-    )
-    page = client.get("/login").get_data(as_text=True)
-    client.post(
-        "/login",
-        data={
-            "username": factory.admin.username,
-            "password": PASSWORD,
-            "csrf_token": form_value(page, "csrf_token"),
-        },
-    )
+    client.post("/logout", data={"csrf_token": csrf_token(client, "/counter")})
+    sign_in(client, factory.admin.username)
     shown = client.get("/audit?action=products")
     assert shown.status_code == 200 and "/api/v1/products" in shown.get_data(as_text=True)
     export = client.get("/audit.csv?action=products")

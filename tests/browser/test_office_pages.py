@@ -9,8 +9,7 @@ import pytest
 
 from accounts.auth import Role
 from core.db import db
-from tests.conftest import require_chromium
-from tests.factories import PASSWORD
+from tests.conftest import browser_sign_in, require_chromium
 
 require_chromium()
 
@@ -34,16 +33,8 @@ def village(factory: Any) -> dict[str, Any]:
     return ids
 
 
-def sign_in(page: Any, live_server: str, username: str = "cadre-zjb") -> None:
-    page.goto(f"{live_server}/login")
-    page.fill("#username", username)
-    page.fill("#password", PASSWORD)
-    page.click("button[type=submit]")
-    page.wait_for_url(re.compile(r".*/households$"))
-
-
 def test_cadre_finds_a_household_and_posts_an_award(page, live_server, village):
-    sign_in(page, live_server)
+    browser_sign_in(page, live_server, "cadre-zjb")
     assert page.locator("html").get_attribute("lang") == "zh-CN"
     assert "村干部" in page.inner_text("header")
 
@@ -76,7 +67,7 @@ def test_cadre_finds_a_household_and_posts_an_award(page, live_server, village):
 
 
 def test_switching_to_english_and_back(page, live_server, village):
-    sign_in(page, live_server)
+    browser_sign_in(page, live_server, "cadre-zjb")
     page.goto(f"{live_server}/households/{village['home']}")
     assert "家庭诚信档案" in page.inner_text("main")
 
@@ -93,7 +84,7 @@ def test_switching_to_english_and_back(page, live_server, village):
 
 
 def test_csv_upload_with_a_bad_line_shows_each_line(page, live_server, village):
-    sign_in(page, live_server)
+    browser_sign_in(page, live_server, "cadre-zjb")
     page.click("nav.mainnav >> text=批量导入")
     body = (
         "household_id,rule_code,persons,reason,idempotency_key\r\n"

@@ -27,15 +27,8 @@ from member_cards import services as cards
 from member_cards.signing import keyring_from_config
 from pos.models import Sale
 from pos.services import daily_report
-from tests.conftest import PG_URL
+from tests.conftest import BACKENDS, PG_URL
 from tests.factories import Factory
-
-BACKENDS = [
-    "sqlite",
-    pytest.param(
-        "postgresql", marks=pytest.mark.skipif(not PG_URL, reason="TEST_DATABASE_URL not set")
-    ),
-]
 
 
 def _admin_url() -> str:

@@ -8,12 +8,14 @@ import stat
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 from sqlalchemy import func, inspect, select
 
 from accounts.auth import User, sign_in
 from config.app import create_app
 from config.cli import main
 from core.db import db, utcnow
+from core.dialects import UnsupportedDatabase
 from ledger.models import Account, Household, Transfer, Village
 
 
@@ -208,3 +210,17 @@ def test_init_db_twice_on_a_fresh_sqlite_home(tmp_path: Path):
         path = home / name
         assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
         assert len(path.read_text().strip()) == 64
+
+
+@pytest.mark.parametrize("args", [["init-db"], ["ledger", "verify"], ["--help"]])
+def test_a_database_other_than_sqlite_or_postgresql_is_one_plain_line(tmp_path, monkeypatch, args):
+    monkeypatch.setenv("INTEGRITY_POS_HOME", str(tmp_path))
+    monkeypatch.setenv("DATABASE_URL", "mysql://pos@db/pos")
+    # No fixture app and no app context: the command builds its app as when installed.
+    result = CliRunner().invoke(main, args)
+    assert "DATABASE_URL names 'mysql'" in result.output
+    assert "SQLite" in result.output and "PostgreSQL" in result.output
+    assert "Traceback" not in result.output
+    assert not isinstance(result.exception, UnsupportedDatabase)
+    if args != ["--help"]:
+        assert result.exit_code != 0

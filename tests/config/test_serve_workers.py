@@ -1,4 +1,4 @@
-"""`integrity-pos serve --workers N`: one socket, N forked workers, a parent that stops them."""
+"""`integrity-pos serve`: gunicorn workers on Linux sharing one port, waitress without fork."""
 
 from __future__ import annotations
 
@@ -7,17 +7,25 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
 
 import pytest
+from click.testing import CliRunner
 
 from config import serving
+from config.cli import main
 
 ROOT = Path(__file__).resolve().parents[2]
-posix_only = pytest.mark.skipif(not hasattr(os, "fork"), reason="workers are forked (POSIX)")
+real_server = pytest.mark.skipif(
+    not serving.gunicorn_available() or not Path("/proc/self/task").exists(),
+    reason="gunicorn's workers, watched through /proc (Linux)",
+)
 
 
 def _free_port() -> int:
@@ -31,13 +39,21 @@ def _children(pid: int) -> list[int]:
     return [int(p) for p in path.read_text().split()] if path.exists() else []
 
 
-def _wait_until(check: object, seconds: float = 30) -> None:
+def _gone(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().split(")")[-1].split()[0]
+    except OSError:
+        return True
+    return state == "Z"
+
+
+def _wait_until(check: Callable[[], bool], seconds: float = 30) -> None:
+    # Polling /proc and the port: neither can tell us when they change.
     deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if check():  # type: ignore[operator]
-            return
-        time.sleep(0.1)
-    raise AssertionError("timed out")
+    while not check():
+        if time.monotonic() > deadline:
+            raise AssertionError("timed out")
+        time.sleep(0.05)
 
 
 def _answers(port: int) -> bool:
@@ -48,8 +64,21 @@ def _answers(port: int) -> bool:
         return False
 
 
+class Server:
+    def __init__(self, process: subprocess.Popen[bytes], port: int, log: Path) -> None:
+        self.process, self.port, self.log = process, port, log
+
+    def ready(self, workers: int) -> list[int]:
+        """The worker pids, once that many are up and the port answers."""
+        _wait_until(lambda: len(_children(self.process.pid)) == workers and _answers(self.port))
+        return _children(self.process.pid)
+
+    def output(self) -> str:
+        return self.log.read_text(errors="replace")
+
+
 @pytest.fixture
-def server(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[bytes], int]]:
+def server(tmp_path: Path) -> Iterator[Server]:
     port = _free_port()
     env = dict(os.environ)
     env.update(
@@ -62,81 +91,117 @@ def server(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[bytes], int]]:
     )
     command = "from config.cli import main; main()"
     args = ["serve", "--port", str(port), "--workers", "2", "--threads", "2"]
-    process = subprocess.Popen(
-        [sys.executable, "-c", command, *args], cwd=ROOT, env=env, stdout=subprocess.PIPE
-    )
+    log = tmp_path / "serve.log"
+    with log.open("wb") as out:
+        process = subprocess.Popen(
+            [sys.executable, "-c", command, *args], cwd=ROOT, env=env, stdout=out, stderr=out
+        )
     try:
-        yield process, port
+        yield Server(process, port, log)
     finally:
+        workers = _children(process.pid)
         if process.poll() is None:
             process.kill()
             process.wait(timeout=10)
+        for pid in workers:  # a worker stopped by a test must not outlive it
+            if not _gone(pid):
+                os.kill(pid, signal.SIGKILL)
 
 
-@posix_only
-@pytest.mark.skipif(not Path("/proc/self/task").exists(), reason="reads /proc")
-def test_two_workers_share_the_port_and_stop_with_the_parent(server):
-    process, port = server
-    _wait_until(lambda: _answers(port))
-    workers = _children(process.pid)
-    assert len(workers) == 2
-    for _ in range(10):
-        assert _answers(port)
-    process.send_signal(signal.SIGTERM)
-    assert process.wait(timeout=30) == 0
-    for pid in workers:
-        assert not Path(f"/proc/{pid}").exists() or "Z" in _state(pid)
-    assert b"2 x 2 threads" in (process.stdout.read() if process.stdout else b"")
+@real_server
+def test_each_of_two_workers_answers_and_sigterm_stops_them_all(server):
+    workers = server.ready(2)
+    for answering in workers:
+        # Only one worker runs, so that one must have accepted the connection.
+        others = [pid for pid in workers if pid != answering]
+        for pid in others:
+            os.kill(pid, signal.SIGSTOP)
+        try:
+            assert _answers(server.port)
+        finally:
+            for pid in others:
+                os.kill(pid, signal.SIGCONT)
+    server.process.send_signal(signal.SIGTERM)
+    assert server.process.wait(timeout=30) == 0
+    assert all(_gone(pid) for pid in workers)
+    assert not _answers(server.port)
+    assert "(2 x 2 threads)" in server.output()
 
 
-@posix_only
-@pytest.mark.skipif(not Path("/proc/self/task").exists(), reason="reads /proc")
-def test_a_worker_that_dies_takes_the_server_down_for_its_supervisor(server):
-    process, port = server
-    _wait_until(lambda: _answers(port))
-    first, second = _children(process.pid)
+@real_server
+def test_a_worker_that_dies_is_replaced(server):
+    first, second = server.ready(2)
     os.kill(first, signal.SIGKILL)
-    assert process.wait(timeout=30) == 1
-    _wait_until(lambda: not Path(f"/proc/{second}").exists() or "Z" in _state(second))
+    _wait_until(lambda: first not in _children(server.process.pid))
+    replaced = server.ready(2)
+    assert second in replaced and first not in replaced
+    assert server.process.poll() is None
 
 
-@posix_only
-@pytest.mark.skipif(not Path("/proc/self/task").exists(), reason="reads /proc")
+@real_server
 def test_workers_do_not_outlive_a_parent_killed_outright(server):
-    process, port = server
-    _wait_until(lambda: _answers(port))
-    workers = _children(process.pid)
-    process.kill()
-    process.wait(timeout=10)
-    _wait_until(
-        lambda: all(not Path(f"/proc/{pid}").exists() or "Z" in _state(pid) for pid in workers)
-    )
-    assert not _answers(port)
+    workers = server.ready(2)
+    server.process.kill()
+    server.process.wait(timeout=10)
+    _wait_until(lambda: all(_gone(pid) for pid in workers))
+    assert not _answers(server.port)
 
 
-def _state(pid: int) -> str:
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().split(")")[-1].split()[0]
-    except OSError:
-        return "Z"
+def test_serve_refuses_a_database_it_does_not_run_on(tmp_path, monkeypatch):
+    monkeypatch.setenv("INTEGRITY_POS_HOME", str(tmp_path))
+    monkeypatch.setenv("DATABASE_URL", "mysql://pos@db/pos")
+    result = CliRunner().invoke(main, ["serve"])
+    assert result.exit_code == 1
+    assert "SQLite" in result.output and "PostgreSQL" in result.output
+    assert "Serving on" not in result.output and not isinstance(result.exception, ValueError)
 
 
-def test_default_workers_is_one_per_core_up_to_two_and_one_without_fork(monkeypatch):
+def test_our_flags_become_gunicorn_settings():
+    options = serving.gunicorn_options(host="0.0.0.0", port=8080, threads=8, workers=2)
+    assert options["bind"] == ["0.0.0.0:8080"]
+    assert (options["workers"], options["threads"]) == (2, 8)
+    assert options["worker_class"] == "gthread"
+    assert serving.gunicorn_options(host="::", port=80, threads=1, workers=1)["bind"] == ["[::]:80"]
+
+
+@pytest.mark.skipif(not serving.gunicorn_available(), reason="needs gunicorn")
+def test_every_setting_we_give_gunicorn_is_one_it_knows():
+    from gunicorn.config import Config
+
+    options = serving.gunicorn_options(host="127.0.0.1", port=5000, threads=8, workers=2)
+    assert set(options) <= set(Config().settings)
+
+
+def test_the_first_workers_wait_for_each_other_and_a_replacement_for_no_one():
+    wait = serving.start_together(2)
+    started = time.monotonic()
+    wait(SimpleNamespace(age=3))
+    # Waiting, it would have stopped START_TOGETHER_SECONDS and broken the barrier.
+    assert time.monotonic() - started < serving.START_TOGETHER_SECONDS / 2
+    first = threading.Thread(target=wait, args=(SimpleNamespace(age=1),))
+    first.start()
+    wait(SimpleNamespace(age=2))
+    first.join(timeout=10)
+    assert not first.is_alive()
+
+
+def test_default_workers_is_one_per_core_up_to_two_and_one_without_gunicorn(monkeypatch):
     assert 1 <= serving.default_workers() <= 2
-    monkeypatch.delattr(os, "fork")
+    monkeypatch.setattr(serving, "gunicorn_available", lambda: False)
     assert serving.default_workers() == 1
 
 
-def test_one_worker_serves_in_process(monkeypatch):
-    served = {}
+def test_without_gunicorn_waitress_serves_in_process(monkeypatch):
+    served: dict[str, Any] = {}
 
     def fake_serve(app: object, **kw: object) -> None:
         served.update(kw, app=app)
 
     import waitress
 
+    monkeypatch.setattr(serving, "gunicorn_available", lambda: False)
     monkeypatch.setattr(waitress, "serve", fake_serve)
-    status = serving.serve(lambda: "app", host="127.0.0.1", port=5000, threads=3, workers=1)
+    status = serving.serve(lambda: "app", host="127.0.0.1", port=5000, threads=3, workers=2)
     assert status == 0
     assert served == {
         "app": "app",

@@ -16,6 +16,7 @@ from config.settings import (
     load_settings,
     normalize_database_url,
 )
+from core.dialects import UnsupportedDatabase
 
 
 def _toml(home: Path, text: str) -> None:
@@ -136,3 +137,19 @@ def test_create_app_reads_the_layers_and_makes_secrets(tmp_path, monkeypatch):
     assert app.instance_path == str(home)
     # Test settings passed to the factory win over everything.
     assert create_app({"TIMEZONE": "UTC", "SECRET_KEY": "k"}).config["TIMEZONE"] == "UTC"
+
+
+@pytest.mark.parametrize(
+    "url", ["mysql://pos@db/pos", "oracle+oracledb://pos@db/pos", "mssql+pyodbc://pos@dsn"]
+)
+def test_create_app_refuses_a_database_other_than_sqlite_or_postgresql(tmp_path, url):
+    with pytest.raises(UnsupportedDatabase, match=r"SQLite .* or PostgreSQL .* only"):
+        create_app({"HOME": str(tmp_path), "SECRET_KEY": "k", "SQLALCHEMY_DATABASE_URI": url})
+
+
+@pytest.mark.parametrize(
+    "url", ["sqlite://", "postgresql://pos@db/pos", "postgresql+psycopg://pos@db/pos"]
+)
+def test_create_app_takes_sqlite_and_postgresql(tmp_path, url):
+    settings = {"HOME": str(tmp_path), "SECRET_KEY": "k", "SQLALCHEMY_DATABASE_URI": url}
+    assert create_app(settings).config["SQLALCHEMY_DATABASE_URI"] == url

@@ -14,7 +14,8 @@ from accounts.auth import Role, User
 from county import services as county
 from ledger import services as ledger
 from ledger.models import Household, Village
-from tests.factories import PASSWORD, Factory
+from tests.factories import Factory
+from tests.helpers.pages import sign_in
 
 TZ = ZoneInfo("Asia/Shanghai")
 _keys = itertools.count(1)
@@ -145,13 +146,7 @@ def names(rows: Any) -> list[tuple[int, str]]:
 
 
 def login(client: Any, user: User) -> None:
-    from tests.ledger.test_views import hidden_fields
-
-    token = hidden_fields(client.get("/login").get_data(as_text=True))["csrf_token"]
-    response = client.post(
-        "/login", data={"csrf_token": token, "username": user.username, "password": PASSWORD}
-    )
-    assert response.status_code == 302, response.get_data(as_text=True)[:500]
+    sign_in(client, user.username)
 
 
 def make_user(factory: Factory, role: Role, **scope: Any) -> User:

@@ -11,7 +11,7 @@ from PIL import Image, ImageChops
 from accounts.auth import Role
 from county.models import RuleCategory
 from tests.county.conftest import County, login
-from tests.ledger.test_views import hidden_fields
+from tests.helpers.pages import hidden_fields
 
 NOV = "2026-11"
 WQY = "/usr/share/fonts/truetype/wqy/wqy-microhei.ttc"

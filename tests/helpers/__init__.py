@@ -1,1 +1,1 @@
-"""Helpers the test packages share: what people type, how a browser signs in, threads."""
+"""Helpers the test packages share: what people type, forms and signing in, threads."""

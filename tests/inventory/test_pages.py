@@ -7,7 +7,8 @@ import pytest
 from accounts.auth import Role
 from core.db import db
 from inventory import services
-from tests.inventory.helpers import form_value, on_hand, sign_in
+from tests.helpers.pages import form_value, sign_in
+from tests.inventory.helpers import on_hand
 
 
 @pytest.fixture

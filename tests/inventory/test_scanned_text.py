@@ -10,8 +10,9 @@ import pytest
 from core.db import db
 from inventory import services
 from tests.conftest import assert_problem
+from tests.helpers.pages import form_value, sign_in
 from tests.helpers.text import full_width
-from tests.inventory.helpers import form_value, on_hand, sign_in
+from tests.inventory.helpers import on_hand
 
 
 def _get(client: Any, path: str, headers: dict[str, str]) -> Any:

@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import json
-import threading
 import urllib.error
 import urllib.request
 from collections import Counter
-from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -21,29 +19,9 @@ from core.errors import InsufficientPoints
 from ledger import services as ledger
 from ledger.models import Account, Transfer
 from tests.factories import ensure_shop_account
+from tests.helpers.threads import run_threads
 
 THREADS = 16
-
-
-def _run_threads(n: int, work: Callable[[int], Any]) -> list[Any]:
-    """Run work(i) on n threads released together by a barrier; return results in order."""
-    barrier = threading.Barrier(n)
-    results: list[Any] = [None] * n
-
-    def run(i: int) -> None:
-        try:
-            barrier.wait(timeout=30)
-            results[i] = work(i)
-        except BaseException as exc:  # a thread's failure must reach the assertions
-            results[i] = exc
-
-    threads = [threading.Thread(target=run, args=(i,)) for i in range(n)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=120)
-    assert not any(t.is_alive() for t in threads), "a thread hung"
-    return results
 
 
 def _account(household_id: int) -> Account:
@@ -93,7 +71,7 @@ def test_sixteen_counters_redeeming_from_one_household_never_overdraw(
             assert posting.balance >= 0
             return "ok"
 
-    results = _run_threads(THREADS, redeem)
+    results = run_threads(THREADS, redeem)
     assert Counter(results) == {"ok": 10, "insufficient": THREADS - 10}, results
     account = _account(household_id)
     assert (account.balance, account.redeemed_total, account.entry_count) == (0, 100, 11)
@@ -128,7 +106,7 @@ def test_redemptions_from_many_households_at_once_all_succeed(factory, thread_en
             session.commit()
             return posting.balance
 
-    assert _run_threads(THREADS, redeem) == [5] * THREADS
+    assert run_threads(THREADS, redeem) == [5] * THREADS
     assert ledger.system_balance(db.session, ledger.shop_account_code("S1")) == 15 * THREADS
     _verify_clean()
 
@@ -178,7 +156,7 @@ def test_sixteen_retries_of_one_request_post_once(factory, thread_engine, clerk_
                         raise
             raise AssertionError("unreachable")
 
-    results = _run_threads(THREADS, retry)
+    results = run_threads(THREADS, retry)
     assert not [r for r in results if isinstance(r, BaseException)], results
     assert len({transfer_id for transfer_id, _ in results}) == 1
     assert sorted(replayed for _, replayed in results) == [False] + [True] * (THREADS - 1)
@@ -221,7 +199,7 @@ def test_same_key_over_http_from_sixteen_clients_posts_once(factory, live_server
         except urllib.error.HTTPError as exc:
             return exc.code, json.loads(exc.read())
 
-    results = _run_threads(THREADS, post)
+    results = run_threads(THREADS, post)
     assert Counter(status for status, _ in results) == {201: THREADS}, results
     for points in (-5, 7):
         bodies = [b for _, b in results if b["points"] == points]

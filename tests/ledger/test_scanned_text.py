@@ -11,8 +11,9 @@ from accounts.auth import Role
 from ledger import services as ledger
 from ledger.models import Transfer
 from tests.conftest import count_rows
+from tests.helpers.pages import hidden_fields, login
 from tests.helpers.text import full_width
-from tests.ledger.test_views import balance_of, hidden_fields, login, submit, text
+from tests.ledger.test_views import balance_of, submit, text
 
 HEADER = "household_id,rule_code,persons,reason,idempotency_key\n"
 

@@ -15,34 +15,16 @@ from accounts.auth import Role
 from core.db import db
 from ledger.models import Household, PointRule, Transfer, Village
 from tests.factories import PASSWORD
+from tests.helpers.pages import hidden_fields, login
 
 ROOT = Path(__file__).resolve().parents[2]
-_INPUT = re.compile(r"<input\b[^>]*>", re.S)
-_ATTR = re.compile(r'([\w-]+)="([^"]*)"')
 
 
 # --- helpers -------------------------------------------------------------------------
 
 
-def hidden_fields(page: str) -> dict[str, str]:
-    """The hidden inputs of a page (CSRF token, idempotency key), as a browser would send."""
-    fields = {}
-    for tag in _INPUT.findall(page):
-        attrs = dict(_ATTR.findall(tag))
-        if attrs.get("type") == "hidden" and "name" in attrs:
-            fields.setdefault(attrs["name"], html.unescape(attrs.get("value", "")))
-    return fields
-
-
 def text(response: Any) -> str:
     return response.get_data(as_text=True)
-
-
-def login(client: Any, username: str, password: str = PASSWORD) -> Any:
-    token = hidden_fields(text(client.get("/login")))["csrf_token"]
-    return client.post(
-        "/login", data={"csrf_token": token, "username": username, "password": password}
-    )
 
 
 def submit(client: Any, url: str, data: dict[str, Any], **kwargs: Any) -> Any:

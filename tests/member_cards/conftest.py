@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import html
-import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -11,10 +9,9 @@ import pytest
 
 from accounts.auth import Role, User
 from ledger.models import Household, Village
-from tests.factories import PASSWORD, Factory
-
-_INPUT = re.compile(r"<input\b[^>]*>", re.S)
-_ATTR = re.compile(r'([\w-]+)="([^"]*)"')
+from tests.factories import Factory
+from tests.helpers import pages
+from tests.helpers.pages import sign_in as login  # noqa: F401  (its tests import it here)
 
 
 @dataclass
@@ -62,22 +59,5 @@ def assert_problem(response: Any, status: int, code: str) -> dict[str, Any]:
     return body
 
 
-def hidden_fields(page: str) -> dict[str, str]:
-    fields = {}
-    for tag in _INPUT.findall(page):
-        attrs = dict(_ATTR.findall(tag))
-        if attrs.get("type") == "hidden" and "name" in attrs:
-            fields.setdefault(attrs["name"], html.unescape(attrs.get("value", "")))
-    return fields
-
-
-def login(client: Any, username: str) -> None:
-    token = hidden_fields(client.get("/login").get_data(as_text=True))["csrf_token"]
-    response = client.post(
-        "/login", data={"csrf_token": token, "username": username, "password": PASSWORD}
-    )
-    assert response.status_code == 302, response.get_data(as_text=True)
-
-
 def csrf_token(client: Any, url: str = "/balance") -> str:
-    return hidden_fields(client.get(url).get_data(as_text=True))["csrf_token"]
+    return pages.csrf_token(client, url)

@@ -2,21 +2,20 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
 import pytest
-from flask import Flask, render_template_string
 from sqlalchemy import select
 
 from accounts.auth import Role, User
-from core.db import db, utcnow
+from core.db import db
 from inventory.models import Product, Shop, StockLevel
 from ledger.models import Account, Household
-from pos import print_worker, printing
 from tests.factories import Factory
-from tests.pos.fake_printer import FakePrinter
+
+# The counter's scanner test watches its receipt print: printing's fixtures, here too.
+from tests.printing.fixtures import fake, worker_app  # noqa: F401
 
 
 @dataclass
@@ -96,45 +95,3 @@ def sale_body(counter: Counter, *lines: dict[str, Any], key: str = "k-1", **extr
     body["lines"] = list(lines)
     body["idempotency_key"] = key
     return body
-
-
-@pytest.fixture
-def fake() -> Iterator[FakePrinter]:
-    printer = FakePrinter()
-    yield printer
-    printer.close()
-
-
-def set_printer(factory: Factory, shop_code: str = "GJY", **settings: Any) -> None:
-    values: dict[str, Any] = {"kind": "network", "connection": {}, "paper_mm": 58, "mode": "text"}
-    values.update(settings)
-    printing.save_printer(
-        db.session, actor=factory.admin, shop_code=shop_code, now=utcnow(), **values
-    )
-    db.session.commit()
-
-
-@pytest.fixture
-def worker_app(
-    app: Flask, counter: Counter, factory: Factory, fake: FakePrinter
-) -> Iterator[Flask]:
-    """The server sends to the fake printer itself, through its worker thread."""
-    set_printer(factory, connection={**fake.connection, "timeout": 0.3})
-    app.config.update(PRINT_WORKER=True, PRINT_POLL_SECONDS=0.2, PRINT_STATUS_CACHE_SECONDS=0)
-
-    # A page with nothing but the print panel, as the sale and report pages include it.
-    @app.route("/test-print-panel/<int:sale_id>")
-    def _panel(sale_id: int) -> str:
-        from pos.models import Sale
-
-        return render_template_string(
-            '{% extends "base.html" %}{% from "pos/_printing.html" import print_panel %}'
-            "{% block content %}{{ print_panel(sale=sale) }}{% endblock %}",
-            sale=db.session.get(Sale, sale_id),
-        )
-
-    db.session.rollback()
-    yield app
-    worker = print_worker.state(app).worker
-    if worker is not None:
-        worker.stop()

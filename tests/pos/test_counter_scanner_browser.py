@@ -17,7 +17,7 @@ from tests.conftest import browser_sign_in
 from tests.factories import Factory
 from tests.helpers.text import full_width
 from tests.pos.conftest import Counter, balance, on_hand
-from tests.pos.fake_printer import FakePrinter
+from tests.printing.fake_printer import FakePrinter
 
 pytestmark = pytest.mark.browser
 
@@ -442,7 +442,7 @@ def test_the_counter_fits_800_by_600_and_a_phone(
     assert box is not None and box["y"] >= 0 and box["y"] + box["height"] <= 600
 
     page.set_viewport_size({"width": 390, "height": 844})
-    page.wait_for_timeout(100)
+    page.wait_for_function("() => window.innerWidth === 390")
     widths = page.evaluate("[document.documentElement.scrollWidth, window.innerWidth]")
     assert widths[0] <= widths[1], widths
     box = page.locator("[data-total]").bounding_box()

@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import json
-import threading
 import urllib.error
 import urllib.request
 from collections import Counter as Tally
-from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy import func, select
@@ -23,29 +21,10 @@ from member_cards.signing import keyring_from_config
 from pos import services as pos
 from pos.models import Sale
 from tests.factories import ensure_shop_account
+from tests.helpers.threads import run_threads
 from tests.pos.conftest import balance, on_hand
 
 THREADS = 12
-
-
-def _run_threads(n: int, work: Callable[[int], Any]) -> list[Any]:
-    barrier = threading.Barrier(n)
-    results: list[Any] = [None] * n
-
-    def run(i: int) -> None:
-        try:
-            barrier.wait(timeout=30)
-            results[i] = work(i)
-        except BaseException as exc:  # a thread's failure must reach the assertions
-            results[i] = exc
-
-    threads = [threading.Thread(target=run, args=(i,)) for i in range(n)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=120)
-    assert not any(t.is_alive() for t in threads), "a thread hung"
-    return results
 
 
 def _sales() -> int:
@@ -97,7 +76,7 @@ def test_many_counters_selling_to_one_household_sell_exactly_what_it_can_afford(
                     session.rollback()
         return "gave up"
 
-    results = _run_threads(THREADS, sell)
+    results = run_threads(THREADS, sell)
     # 300 points buy four bags of rice at 70, and not a fifth.
     assert Tally(results) == {"sold": 4, "insufficient_points": THREADS - 4}, results
     assert balance(counter.household) == 20
@@ -133,7 +112,7 @@ def test_over_http_one_key_retried_at_once_sells_once_and_distinct_keys_stop_at_
     same = {"household_id": household_id, "lines": [{"sku": "OIL-5L", "qty": 1}]}
     db.session.rollback()
 
-    replays = _run_threads(8, lambda _i: _post(url, same | {"idempotency_key": "one"}, token))
+    replays = run_threads(8, lambda _i: _post(url, same | {"idempotency_key": "one"}, token))
     assert {status for status, _ in replays} == {201}, replays
     assert len({body["sale_id"] for _, body in replays}) == 1
     assert balance(counter.household) == 180
@@ -141,9 +120,7 @@ def test_over_http_one_key_retried_at_once_sells_once_and_distinct_keys_stop_at_
     rice = {"household_id": household_id, "lines": [{"sku": "RICE-10", "qty": 1}]}
     # Reading balance() above expired the test's objects; touching one now would reopen a
     # transaction and hold SQLite's write lock while the server works.
-    results = _run_threads(
-        THREADS, lambda i: _post(url, rice | {"idempotency_key": f"k{i}"}, token)
-    )
+    results = run_threads(THREADS, lambda i: _post(url, rice | {"idempotency_key": f"k{i}"}, token))
     statuses = Tally(status for status, _ in results)
     assert statuses == {201: 2, 409: THREADS - 2}, results
     assert balance(counter.household) == 40

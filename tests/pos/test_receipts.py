@@ -14,7 +14,8 @@ from flask_babel import Babel, force_locale
 from PIL import Image
 
 from core.fonts import FontMissing, find_cjk_font
-from pos.receipts import (
+from pos.receipts.escpos import render_escpos, render_png
+from pos.receipts.layout import (
     PAPER,
     PrintLine,
     ReceiptData,
@@ -25,12 +26,10 @@ from pos.receipts import (
     gbk_columns,
     layout_daily_report,
     layout_receipt,
-    render_escpos,
-    render_png,
     render_text,
     wrap,
 )
-from pos.services import DailyReport, ProductDay
+from pos.services import DailyReport, ProductDay, report_print_data
 from tests.conftest import assert_problem
 from tests.pos.conftest import Counter, sale_body
 from tests.pos.escpos_decoder import DecodeError, decode, read_qr
@@ -313,7 +312,7 @@ def test_daily_report_prints_through_the_same_path(english):
         ],
     )
     for paper_mm, (columns, _dots) in PAPER.items():
-        lines = layout_daily_report(report, shop_name=report.shop_name, columns=columns)
+        lines = layout_daily_report(report_print_data(report), columns=columns)
         assert all(line.cells == columns for line in lines)
         body = render_text(lines)
         assert "2026-11-27" in body and "GJY-20261127-0002" in body and "4-1 / 210" in body

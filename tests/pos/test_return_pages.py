@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tests.inventory.helpers import form_value
+from tests.helpers.pages import form_value
 from tests.member_cards.conftest import login
 from tests.pos.conftest import balance, on_hand, sale_body
 

@@ -237,7 +237,7 @@ def test_receipt_text_and_a_marked_copy(client, counter):
     text = response.get_data(as_text=True)
     assert data["receipt_no"] in text and "大米 10斤" in text and "覃德华" in text
     assert "140" in text and "160" in text
-    from pos.receipts import gbk_columns
+    from pos.receipts.layout import gbk_columns
 
     assert max(gbk_columns(line) for line in text.splitlines()) <= 32
     assert "副本" not in text

@@ -1,0 +1,87 @@
+"""Ledger operations. Each takes the session, the acting user and the time; none commits.
+
+Split by topic: villages and households (registry), point rules, posting transfers,
+spreadsheet imports, statements, and the self-check (verify). Callers import from here.
+"""
+
+from ledger.models import AccountKind
+from ledger.services.imports import (
+    IMPORT_COLUMNS,
+    ImportResult,
+    decode_spreadsheet_text,
+    import_awards,
+    parse_award_csv,
+)
+from ledger.services.posting import (
+    ISSUANCE_CODE,
+    MAX_TRANSFER_POINTS,
+    PENALTY_CODE,
+    Posting,
+    RedemptionHold,
+    _system_account,
+    ensure_system_accounts,
+    hold_for_redemption,
+    post_award,
+    post_correction,
+    post_redemption,
+    redeem_points,
+    refund_points,
+    shop_account_code,
+    signed_points,
+)
+from ledger.services.registry import (
+    create_household,
+    create_village,
+    get_household,
+    get_village,
+    list_villages,
+    people_count,
+    search_households,
+    update_village,
+)
+from ledger.services.rules import MAX_AWARD_POINTS, create_rule, find_rule, rules_in_force
+from ledger.services.statements import StatementEntry, household_statement, system_balance
+from ledger.services.verify import VerifyReport, verify_ledger
+
+# AccountKind and _system_account: bench/checkout.py and tests make shop accounts through
+# them, as they did when this package was one module.
+__all__ = [
+    "IMPORT_COLUMNS",
+    "ISSUANCE_CODE",
+    "MAX_AWARD_POINTS",
+    "MAX_TRANSFER_POINTS",
+    "PENALTY_CODE",
+    "AccountKind",
+    "ImportResult",
+    "Posting",
+    "RedemptionHold",
+    "StatementEntry",
+    "VerifyReport",
+    "_system_account",
+    "create_household",
+    "create_rule",
+    "create_village",
+    "decode_spreadsheet_text",
+    "ensure_system_accounts",
+    "find_rule",
+    "get_household",
+    "get_village",
+    "hold_for_redemption",
+    "household_statement",
+    "import_awards",
+    "list_villages",
+    "parse_award_csv",
+    "people_count",
+    "post_award",
+    "post_correction",
+    "post_redemption",
+    "redeem_points",
+    "refund_points",
+    "rules_in_force",
+    "search_households",
+    "shop_account_code",
+    "signed_points",
+    "system_balance",
+    "update_village",
+    "verify_ledger",
+]

@@ -1,0 +1,60 @@
+"""Counter operations. Each takes the session, the acting user and the time; none commits.
+
+Split by topic (the counter's look-ups, selling, sale history, returns and voids, the day's
+report, what goes on paper); every public name is here, so callers import `pos.services`.
+"""
+
+from pos.services.counter import Customer, Goods, counter_shop, find_customer, find_goods
+from pos.services.history import find_sales, get_sale, household_heads
+from pos.services.limits import MAX_LINES, MAX_QUANTITY, MAX_REASON
+from pos.services.printouts import (
+    daily_report_escpos,
+    receipt_data,
+    report_print_data,
+    sale_receipt,
+    sale_receipt_escpos,
+    sale_receipt_png,
+)
+from pos.services.reports import DailyReport, ProductDay, daily_report, daily_report_csv
+from pos.services.returns import record_return, returned_qty, void_sale
+from pos.services.selling import (
+    LineRequest,
+    SaleLineView,
+    SaleResult,
+    SaleView,
+    receipt_number,
+    record_sale,
+)
+
+__all__ = [
+    "MAX_LINES",
+    "MAX_QUANTITY",
+    "MAX_REASON",
+    "Customer",
+    "DailyReport",
+    "Goods",
+    "LineRequest",
+    "ProductDay",
+    "SaleLineView",
+    "SaleResult",
+    "SaleView",
+    "counter_shop",
+    "daily_report",
+    "daily_report_csv",
+    "daily_report_escpos",
+    "find_customer",
+    "find_goods",
+    "find_sales",
+    "get_sale",
+    "household_heads",
+    "receipt_data",
+    "receipt_number",
+    "record_return",
+    "record_sale",
+    "report_print_data",
+    "returned_qty",
+    "sale_receipt",
+    "sale_receipt_escpos",
+    "sale_receipt_png",
+    "void_sale",
+]

@@ -1,0 +1,113 @@
+"""Printing operations: printers per shop, print jobs, leases; take the session, never commit.
+
+Split by topic (printer settings, jobs, leases, reasons a job failed, the printer's and a
+sale's print state, rendering); every public name is here, so callers import
+`printing.services`.
+"""
+
+from printing.services.jobs import (
+    jobs_for_sale,
+    jobs_for_shop,
+    print_daily_report,
+    queue_receipt,
+    reprint_sale,
+    retry_job,
+    visible_job,
+)
+from printing.services.leases import (
+    AGENT_SEEN_EVERY,
+    MAX_ERROR,
+    agent_finish,
+    agent_last_seen,
+    agent_seen,
+    claim_job,
+    fail_interrupted,
+    finish_job,
+    lease_next,
+    queued_direct_jobs,
+    require_print_agent,
+)
+from printing.services.reasons import (
+    NO_PRINTER,
+    PRINTER_DISABLED,
+    REASONS,
+    error_code,
+    error_message,
+    job_view,
+    setup_message,
+    split_error,
+)
+from printing.services.rendering import INTERNAL, render_job
+from printing.services.settings import (
+    CACHE_SECONDS,
+    MODES,
+    PAPER_SIZES,
+    PrinterCache,
+    PrinterSettings,
+    job_printer,
+    printer_settings,
+    printer_settings_by_id,
+    remove_printer,
+    save_printer,
+    validate_printer,
+)
+from printing.services.status import (
+    FAILED_SHOWN_FOR,
+    SALE_PRINT_STATES,
+    PrinterOverview,
+    SalePrint,
+    print_state,
+    printer_overview,
+    sale_print,
+    sale_print_message,
+)
+
+__all__ = [
+    "AGENT_SEEN_EVERY",
+    "CACHE_SECONDS",
+    "FAILED_SHOWN_FOR",
+    "INTERNAL",
+    "MAX_ERROR",
+    "MODES",
+    "NO_PRINTER",
+    "PAPER_SIZES",
+    "PRINTER_DISABLED",
+    "REASONS",
+    "SALE_PRINT_STATES",
+    "PrinterCache",
+    "PrinterOverview",
+    "PrinterSettings",
+    "SalePrint",
+    "agent_finish",
+    "agent_last_seen",
+    "agent_seen",
+    "claim_job",
+    "error_code",
+    "error_message",
+    "fail_interrupted",
+    "finish_job",
+    "job_printer",
+    "job_view",
+    "jobs_for_sale",
+    "jobs_for_shop",
+    "lease_next",
+    "print_daily_report",
+    "print_state",
+    "printer_overview",
+    "printer_settings",
+    "printer_settings_by_id",
+    "queue_receipt",
+    "queued_direct_jobs",
+    "remove_printer",
+    "render_job",
+    "reprint_sale",
+    "require_print_agent",
+    "retry_job",
+    "sale_print",
+    "sale_print_message",
+    "save_printer",
+    "setup_message",
+    "split_error",
+    "validate_printer",
+    "visible_job",
+]
