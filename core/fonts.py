@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import os
 import threading
+from collections.abc import Iterable
 from pathlib import Path
 
 from flask_babel import lazy_gettext as _l
@@ -78,3 +79,19 @@ def register_pdf_font(path: Path) -> tuple[str, frozenset[int]]:
             pdfmetrics.registerFont(font)
             _registered[path] = (name, frozenset(font.face.charToGlyph))
         return _registered[path]
+
+
+def require_glyphs(texts: Iterable[str], path: Path, covered: frozenset[int]) -> None:
+    """Refuse, naming the character, any text the font cannot draw: never print a box."""
+    for text in texts:
+        for char in text:
+            if not char.isspace() and ord(char) not in covered:
+                raise FontMissing(
+                    _l(
+                        "The font %(path)s has no character %(char)s (in %(text)s); "
+                        "set CJK_FONT_PATH to a font that has it.",
+                        path=str(path),
+                        char=char,
+                        text=text,
+                    )
+                )

@@ -7,7 +7,6 @@ from datetime import date, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from flask_babel import lazy_gettext as _l
 from reportlab.lib import colors
 from reportlab.lib.enums import TA_CENTER, TA_RIGHT
 from reportlab.lib.pagesizes import A4
@@ -16,7 +15,7 @@ from reportlab.lib.units import mm
 from reportlab.platypus import Paragraph, SimpleDocTemplate, Spacer, Table, TableStyle
 from reportlab.platypus.flowables import Flowable
 
-from core.fonts import FontMissing, register_pdf_font
+from core.fonts import register_pdf_font, require_glyphs
 from county.services import BlackList, RedList, TenStarList
 
 # The notice speaks to villagers in Chinese whatever the operator's screen language is:
@@ -26,21 +25,6 @@ RED = colors.Color(0.66, 0.11, 0.12)
 DARK = colors.Color(0.15, 0.15, 0.15)
 GREY = colors.Color(0.45, 0.45, 0.45)
 MARGIN = 16 * mm
-
-
-def _check(texts: list[str], path: Path, covered: frozenset[int]) -> None:
-    for text in texts:
-        for char in text:
-            if not char.isspace() and ord(char) not in covered:
-                raise FontMissing(
-                    _l(
-                        "The font %(path)s has no character %(char)s (in %(text)s); "
-                        "set CJK_FONT_PATH to a font that has it.",
-                        path=str(path),
-                        char=char,
-                        text=text,
-                    )
-                )
 
 
 def _styles(font: str) -> dict[str, ParagraphStyle]:
@@ -122,7 +106,7 @@ def render_notice(
     ]
     if ten_star is not None:
         texts += [r.head_name + r.village_name for r in ten_star.rows]
-    _check(texts, font_path, covered)
+    require_glyphs(texts, font_path, covered)
 
     def cell(text: object, style: str = "cell") -> Paragraph:
         return Paragraph(str(text).replace("&", "&amp;").replace("<", "&lt;"), st[style])

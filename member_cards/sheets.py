@@ -9,14 +9,13 @@ from pathlib import Path
 
 import qrcode
 import qrcode.util
-from flask_babel import lazy_gettext as _l
 from qrcode.constants import ERROR_CORRECT_Q
 from reportlab.lib.pagesizes import A4
 from reportlab.lib.units import mm
 from reportlab.pdfbase import pdfmetrics
 from reportlab.pdfgen import canvas
 
-from core.fonts import FontMissing, register_pdf_font
+from core.fonts import register_pdf_font, require_glyphs
 
 # Q (25% recovery) rather than the minimum M: cards live in pockets and get scratched,
 # and at Q a typical payload still fits QR version 3 (29 modules), about 1 mm a module.
@@ -103,18 +102,7 @@ def _check_glyphs(faces: Sequence[CardFace], path: Path, covered: frozenset[int]
     texts = [CARD_TITLE, *CARD_NOTES, HEAD_LABEL, VILLAGE_LABEL, SERIAL_LABEL]
     for face in faces:
         texts += [face.head_name, face.village_name, face.serial]
-    for text in texts:
-        for char in text:
-            if not char.isspace() and ord(char) not in covered:
-                raise FontMissing(
-                    _l(
-                        "The font %(path)s has no character %(char)s (in %(text)s); "
-                        "set CJK_FONT_PATH to a font that has it.",
-                        path=str(path),
-                        char=char,
-                        text=text,
-                    )
-                )
+    require_glyphs(texts, path, covered)
 
 
 def card_origin(index: int) -> tuple[float, float]:
