@@ -6,7 +6,7 @@ PORT ?= 5000
 HOST ?= 127.0.0.1
 export INTEGRITY_POS_HOME ?= $(CURDIR)/instance
 
-.PHONY: run test test-pg lint format bench fuzz soak install translations clean
+.PHONY: run test test-pg lint format bench bench-declarations fuzz soak install translations clean
 
 $(BIN)/integrity-pos: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -51,7 +51,7 @@ lint: install
 # Extract user-facing strings and merge them into each language's catalogue.
 messages: install
 	$(BIN)/pybabel extract -F babel.cfg -k _l -o translations/messages.pot --no-location --sort-output .
-	$(BIN)/pybabel update -i translations/messages.pot -d translations
+	$(BIN)/pybabel update --no-fuzzy-matching -i translations/messages.pot -d translations
 
 # Each script resets the tables of its own PostgreSQL database (see its docstring).
 bench: install
@@ -66,6 +66,12 @@ bench: install
 bench-reports: install
 	-createdb -h 127.0.0.1 -U postgres ipos_bench_reports 2>/dev/null
 	$(BIN)/python bench/reports.py
+
+# Declarations: photo intake over HTTP (3 MB JPEGs, two clients) and the duplicate look-up
+# against 100,000 stored hashes (bench/declarations.py).
+bench-declarations: install
+	-createdb -h 127.0.0.1 -U postgres ipos_bench_declarations 2>/dev/null
+	$(BIN)/python bench/declarations.py
 
 # Longer than `make test` allows: many more fuzzed examples and invariant steps.
 fuzz: install

@@ -31,6 +31,9 @@ class Role(enum.StrEnum):
     CLERK = "clerk"
     # A shop's print agent: fetches and acknowledges that shop's print jobs, nothing else.
     PRINT_AGENT = "print_agent"
+    # A village group leader (or the county app's account): submits declarations of deeds
+    # for the households of one village; sells nothing and sees no shop.
+    REPORTER = "reporter"
 
 
 TOKEN_PREFIX = "ipos_"
@@ -82,6 +85,10 @@ class User(db.Model):
     def may_manage_village(self, village_code: str) -> bool:
         return self.is_admin or (self.role == Role.CADRE and self.village_code == village_code)
 
+    def may_declare_for_village(self, village_code: str) -> bool:
+        """Submit (and read) declarations of deeds for the village's households."""
+        return self.is_admin or (self.role in _VILLAGE_ROLES and self.village_code == village_code)
+
     def may_sell_at(self, shop_code: str) -> bool:
         return self.is_admin or (
             self.role in (Role.MANAGER, Role.CLERK) and self.shop_code == shop_code
@@ -100,6 +107,10 @@ class User(db.Model):
 
     def require_village(self, village_code: str) -> None:
         if not self.may_manage_village(village_code):
+            raise Forbidden(_l("outside your village"))
+
+    def require_declarer(self, village_code: str) -> None:
+        if not self.may_declare_for_village(village_code):
             raise Forbidden(_l("outside your village"))
 
     def require_shop_staff(self, shop_code: str) -> None:
@@ -131,6 +142,8 @@ def hash_token(token: str) -> str:
 
 
 _SHOP_ROLES = (Role.MANAGER, Role.CLERK, Role.PRINT_AGENT)
+# Roles that belong to one village: a cadre, and a group leader who reports its deeds.
+_VILLAGE_ROLES = (Role.CADRE, Role.REPORTER)
 
 
 def create_user(
@@ -151,6 +164,8 @@ def create_user(
         raise ValidationFailed(_l("a manager or clerk needs a shop"))
     if role == Role.CADRE and not village_code:
         raise ValidationFailed(_l("a cadre needs a village"))
+    if role == Role.REPORTER and not village_code:
+        raise ValidationFailed(_l("a group leader needs a village"))
     if len(password) < 8:
         raise ValidationFailed(_l("the password must be at least 8 characters"))
     if session.scalar(select(User.id).where(User.username == username)):
@@ -159,7 +174,7 @@ def create_user(
         username=username,
         role=str(role),
         shop_code=shop_code if role in _SHOP_ROLES else None,
-        village_code=village_code if role == Role.CADRE else None,
+        village_code=village_code if role in _VILLAGE_ROLES else None,
     )
     user.set_password(password)
     session.add(user)

@@ -160,16 +160,21 @@ class AuditQuery:
     since: datetime | None = None
     until: datetime | None = None
     limit: int = 200
+    # Endpoints `action` names in words (audit.actions.matching_actions), matched as well.
+    actions: tuple[str, ...] = ()
 
 
 def find_events(session: Session, query: AuditQuery) -> Sequence[AuditEvent]:
-    """Newest first; `action` matches the endpoint name or the path."""
+    """Newest first; `action` matches the endpoint name or the path (or one of `actions`)."""
     stmt = select(AuditEvent)
     if query.actor:
         stmt = stmt.where(AuditEvent.actor == query.actor)
     if query.action:
         pattern = f"%{query.action}%"
-        stmt = stmt.where(AuditEvent.action.like(pattern) | AuditEvent.path.like(pattern))
+        matches = AuditEvent.action.like(pattern) | AuditEvent.path.like(pattern)
+        if query.actions:
+            matches = matches | AuditEvent.action.in_(query.actions)
+        stmt = stmt.where(matches)
     if query.since:
         stmt = stmt.where(AuditEvent.at >= query.since)
     if query.until:

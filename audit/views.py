@@ -10,10 +10,12 @@ from flask import Blueprint, Response, render_template, request
 from flask_babel import lazy_gettext as _l
 
 from accounts.auth import Role, page_roles_required
+from audit.actions import describe_action, describe_actor, describe_detail, matching_actions
 from audit.log import AuditQuery, find_events
 from core.db import db
 from core.errors import ValidationFailed
 from core.spreadsheets import SafeCsvWriter
+from core.templating import ROLE_LABELS
 from core.timeutil import local_tz, to_local
 
 bp = Blueprint("audit", __name__)
@@ -37,6 +39,7 @@ def _query() -> tuple[AuditQuery, dict[str, str]]:
     query = AuditQuery(
         actor=args["actor"] or None,
         action=args["action"] or None,
+        actions=tuple(matching_actions(args["action"])),
         since=start_of(since) if since else None,
         until=end,
         limit=5000 if request.path.endswith(".csv") else 200,
@@ -49,7 +52,15 @@ def _query() -> tuple[AuditQuery, dict[str, str]]:
 def events() -> Any:
     query, form = _query()
     rows = find_events(db.session, query)
-    return render_template("audit/events.html", rows=rows, form=form, limit=query.limit)
+    return render_template(
+        "audit/events.html",
+        rows=rows,
+        form=form,
+        limit=query.limit,
+        describe_action=describe_action,
+        describe_actor=describe_actor,
+        describe_detail=describe_detail,
+    )
 
 
 @bp.route("/audit.csv")
@@ -74,9 +85,9 @@ def export() -> Any:
             [
                 to_local(row.at).strftime("%Y-%m-%d %H:%M:%S"),
                 row.actor,
-                row.role or "",
+                str(ROLE_LABELS.get(row.role, row.role)) if row.role else "",
                 row.address or "",
-                row.action,
+                describe_action(row.action),
                 row.method or "",
                 row.path or "",
                 row.detail or "",

@@ -16,7 +16,10 @@ from core import dialects, ids, templating
 from core.db import configure_engine, db
 from core.limits import limiter
 
-ROOT = Path(__file__).resolve().parent.parent
+# A checkout keeps the templates, static files, catalogues and migrations beside the
+# packages; an installed wheel keeps them in integrity_pos/ (put there by setup.py).
+_PACKAGES = Path(__file__).resolve().parent.parent
+ROOT = _PACKAGES / "integrity_pos" if (_PACKAGES / "integrity_pos").is_dir() else _PACKAGES
 migrate = Migrate()
 
 
@@ -60,6 +63,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
 def _register_blueprints(app: Flask) -> None:
     # Importing models here puts every table on the metadata before anything uses it.
     import county.models  # noqa: F401
+    import declarations.models  # noqa: F401
     import inventory.models  # noqa: F401
     import ledger.models  # noqa: F401
     import member_cards.models  # noqa: F401
@@ -71,6 +75,8 @@ def _register_blueprints(app: Flask) -> None:
     from core.api import api
     from county.api import blp as county_api
     from county.views import bp as county_pages
+    from declarations.api import blp as declarations_api
+    from declarations.views import bp as declaration_pages
     from inventory.api import blp as inventory_api
     from inventory.views import bp as inventory_pages
     from ledger.api import blp as ledger_api
@@ -91,10 +97,12 @@ def _register_blueprints(app: Flask) -> None:
     for blueprint in (auth_api, ledger_api, cards_api, inventory_api, pos_api):
         api.register_blueprint(blueprint)
     api.register_blueprint(printing_api)
+    api.register_blueprint(declarations_api)
     for blueprint in (auth_pages, ledger_pages, cards_pages, inventory_pages, pos_pages):
         app.register_blueprint(blueprint)
     app.register_blueprint(printer_pages)
     app.register_blueprint(audit_pages)
+    app.register_blueprint(declaration_pages)
     printing.init_app(app)
 
     @app.route("/")
@@ -104,6 +112,8 @@ def _register_blueprints(app: Flask) -> None:
         # Each role starts where its day's work is.
         if current_user.role in ("manager", "clerk"):
             return redirect(url_for("pos.counter"))
+        if current_user.role == "reporter":
+            return redirect(url_for("declarations.new"))
         return redirect(url_for("ledger.households"))
 
 

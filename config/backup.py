@@ -1,4 +1,4 @@
-"""Backups: one archive holding a consistent copy of the database and the instance's secrets."""
+"""Backups: one archive holding a consistent copy of the database, the secrets and the photos."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import hashlib
 import io
 import json
 import os
+import re
 import shutil
 import sqlite3
 import subprocess
@@ -24,6 +25,9 @@ FORMAT = "integrity-pos-backup/1"
 MANIFEST = "manifest.json"
 SQLITE_MEMBER = "database.sqlite3"
 PG_MEMBER = "database.pgdump"
+PHOTOS = "photos"
+# Declaration photos as the photo store names them; nothing else under photos/ is restored.
+_PHOTO_MEMBER = re.compile(r"^photos/[0-9a-f]{2}/[0-9a-f]{2}/[0-9a-f]{64}\.(jpg|thumb\.jpg)$")
 
 
 class BackupError(Exception):
@@ -102,11 +106,31 @@ def _run(argv: list[str]) -> None:
         raise BackupError(f"{argv[0]} failed: {done.stderr.strip()[-2000:]}")
 
 
-def backup_instance(*, database_url: str, home: Path, target: Path, now: datetime) -> Manifest:
+def _photo_files(photo_dir: Path | None) -> dict[str, Path]:
+    if photo_dir is None or not photo_dir.is_dir():
+        return {}
+    found = {}
+    for path in sorted(photo_dir.rglob("*")):
+        name = f"{PHOTOS}/{path.relative_to(photo_dir).as_posix()}"
+        if path.is_file() and _PHOTO_MEMBER.match(name):
+            found[name] = path
+    return found
+
+
+def backup_instance(
+    *,
+    database_url: str,
+    home: Path,
+    target: Path,
+    now: datetime,
+    photo_dir: Path | None = None,
+) -> Manifest:
     """Write the archive to `target` (atomically: a half-written file never has the name).
 
     The database copy is a consistent snapshot taken while sales go on: SQLite's online
-    backup API, or pg_dump's single-transaction snapshot on PostgreSQL.
+    backup API, or pg_dump's single-transaction snapshot on PostgreSQL. The photos are
+    listed after the snapshot: a photo's file is written before its declaration commits,
+    so every photo the snapshot refers to is there (and a later one is harmless).
     """
     backend = _backend(database_url)
     target = target.resolve()
@@ -147,6 +171,7 @@ def backup_instance(*, database_url: str, home: Path, target: Path, now: datetim
             secret = home / filename
             if secret.exists():
                 files[filename] = secret
+        files.update(_photo_files(photo_dir))
         manifest = Manifest(
             format=FORMAT,
             created_at=now.isoformat(),
@@ -192,12 +217,14 @@ def _extract(archive: Path, manifest: Manifest, into: Path) -> dict[str, Path]:
     out: dict[str, Path] = {}
     with tarfile.open(archive, "r:gz") as tar:
         for name, digest in manifest.members.items():
-            if "/" in name or name.startswith("."):
+            photo = _PHOTO_MEMBER.match(name)
+            if not photo and ("/" in name or name.startswith(".")):
                 raise BackupError(f"unexpected member {name!r} in the backup")
             member = tar.extractfile(name)
             if member is None:
                 raise BackupError(f"the backup lacks {name}")
             path = into / name
+            path.parent.mkdir(parents=True, exist_ok=True)
             with path.open("wb") as fh:
                 shutil.copyfileobj(member, fh)
             if _sha256(path) != digest:
@@ -207,9 +234,15 @@ def _extract(archive: Path, manifest: Manifest, into: Path) -> dict[str, Path]:
 
 
 def restore_instance(
-    *, archive: Path, database_url: str, home: Path, known_revisions: set[str], force: bool
+    *,
+    archive: Path,
+    database_url: str,
+    home: Path,
+    known_revisions: set[str],
+    force: bool,
+    photo_dir: Path | None = None,
 ) -> Manifest:
-    """Put the archive's database and secrets in place of the current (empty) ones.
+    """Put the archive's database, secrets and photos in place of the current (empty) ones.
 
     Everything is checked before anything is written: the format, every checksum, that the
     backup's backend matches, that its schema is one this code knows, and that the target
@@ -263,4 +296,12 @@ def restore_instance(
                 dest_path = home / filename
                 shutil.copyfile(files[filename], dest_path)
                 dest_path.chmod(0o600)
+        if photo_dir is not None:
+            # Named by content: a file already there is the same photo and stays.
+            for name, path in files.items():
+                if _PHOTO_MEMBER.match(name):
+                    dest_path = photo_dir / name.removeprefix(f"{PHOTOS}/")
+                    if not dest_path.exists():
+                        dest_path.parent.mkdir(parents=True, exist_ok=True)
+                        shutil.move(path, dest_path)
     return manifest

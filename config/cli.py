@@ -84,8 +84,9 @@ def unlock_user_command(username: str) -> None:
 @click.argument("path", type=click.Path(dir_okay=False, path_type=Path))
 @with_appcontext
 def backup_command(path: Path) -> None:
-    """Write the database and the instance's secrets to one archive; safe while selling."""
+    """Write the database, the secrets and the photos to one archive; safe while selling."""
     from config.backup import BackupError, backup_instance
+    from declarations.storage import photo_store_from_config
 
     try:
         manifest = backup_instance(
@@ -93,6 +94,7 @@ def backup_command(path: Path) -> None:
             home=Path(current_app.config["HOME"]),
             target=path,
             now=utcnow(),
+            photo_dir=photo_store_from_config(current_app.config).root,
         )
     except BackupError as exc:
         _fail(str(exc))
@@ -111,6 +113,7 @@ def restore_command(path: Path, force: bool) -> None:
     from alembic.script import ScriptDirectory
 
     from config.backup import BackupError, restore_instance
+    from declarations.storage import photo_store_from_config
     from ledger.services import verify_ledger
 
     config = Config()
@@ -126,6 +129,7 @@ def restore_command(path: Path, force: bool) -> None:
             home=Path(current_app.config["HOME"]),
             known_revisions=known,
             force=force,
+            photo_dir=photo_store_from_config(current_app.config).root,
         )
     except BackupError as exc:
         _fail(str(exc))
@@ -146,7 +150,7 @@ def restore_command(path: Path, force: bool) -> None:
 @click.argument("username")
 @click.option("--role", type=click.Choice([r.value for r in Role]), required=True)
 @click.option("--shop", "shop_code", help="Shop code (managers and clerks).")
-@click.option("--village", "village_code", help="Village code (cadres).")
+@click.option("--village", "village_code", help="Village code (cadres and reporters).")
 @click.option("--password", prompt=True, hide_input=True, confirmation_prompt=True)
 @with_appcontext
 def create_user_command(

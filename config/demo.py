@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import random
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
+from flask_babel import gettext
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
@@ -50,6 +52,8 @@ COUNTY_RULES = [
 VILLAGE_RULES = [("GJY", "CLEAN_YARD", "庭院整洁评比获评（高家堰村）", 5, "household")]
 
 SHOPS = [("GJY", "高家堰诚信超市"), ("ZJB", "郑家榜诚信超市")]
+# The demo's sales are spread over this many last days.
+SALES_DAYS = 30
 
 # The county's star categories, the demo rules in each, and the points a star needs per
 # month, quarter and year: (code, name, rule codes, (month, quarter, year)).
@@ -60,23 +64,25 @@ CATEGORIES = [
     ("NEIGHBOUR", "邻里互助", ("HELP_NEIGHBOUR",), (2, 4, 12)),
 ]
 
-# (sku, name, name_en, unit, points, category, barcode)
+# (sku, name, name_en, unit, points, category, barcode). The codes are what the clerk keys
+# in, as shops here write them: the pinyin initials of the name, the size where a good
+# comes in two (DM10 is 大米 10斤). ASCII only, so every scanner and keyboard layout types them.
 GOODS = [
-    ("RICE-10", "大米 10斤", "Rice 5 kg", "袋", 70, "粮油", "6901234567892"),
-    ("RICE-25", "大米 25斤", "Rice 12.5 kg", "袋", 160, "粮油", None),
-    ("OIL-5L", "菜籽油 5升", "Rapeseed oil 5 L", "桶", 120, "粮油", "6902345678903"),
-    ("OIL-1L", "菜籽油 1升", "Rapeseed oil 1 L", "瓶", 28, "粮油", None),
-    ("FLOUR-5", "面粉 5斤", "Wheat flour 2.5 kg", "袋", 25, "粮油", None),
-    ("SALT", "食盐 400克", "Salt 400 g", "袋", 3, "调味", "6903456789014"),
-    ("SOY", "酱油 500毫升", "Soy sauce 500 ml", "瓶", 8, "调味", None),
-    ("VINEGAR", "香醋 500毫升", "Vinegar 500 ml", "瓶", 7, "调味", None),
-    ("SOAP", "洗衣皂", "Laundry soap", "块", 4, "日化", "6904567890125"),
-    ("DETERGENT", "洗衣粉 1千克", "Washing powder 1 kg", "袋", 15, "日化", None),
-    ("TOOTHPASTE", "牙膏", "Toothpaste", "支", 10, "日化", None),
-    ("TOWEL", "毛巾", "Towel", "条", 9, "日化", None),
-    ("TISSUE", "卫生纸 10卷", "Toilet paper, 10 rolls", "提", 18, "日化", None),
-    ("EGGS", "鸡蛋 30枚", "Eggs, 30", "盒", 30, "副食", None),
-    ("NOODLES", "挂面 1千克", "Dried noodles 1 kg", "把", 9, "副食", None),
+    ("DM10", "大米 10斤", "Rice 5 kg", "袋", 70, "粮油", "6901234567892"),
+    ("DM25", "大米 25斤", "Rice 12.5 kg", "袋", 160, "粮油", None),
+    ("CZY5", "菜籽油 5升", "Rapeseed oil 5 L", "桶", 120, "粮油", "6902345678903"),
+    ("CZY1", "菜籽油 1升", "Rapeseed oil 1 L", "瓶", 28, "粮油", None),
+    ("MF5", "面粉 5斤", "Wheat flour 2.5 kg", "袋", 25, "粮油", None),
+    ("SY", "食盐 400克", "Salt 400 g", "袋", 3, "调味", "6903456789014"),
+    ("JY", "酱油 500毫升", "Soy sauce 500 ml", "瓶", 8, "调味", None),
+    ("XC", "香醋 500毫升", "Vinegar 500 ml", "瓶", 7, "调味", None),
+    ("XYZ", "洗衣皂", "Laundry soap", "块", 4, "日化", "6904567890125"),
+    ("XYF", "洗衣粉 1千克", "Washing powder 1 kg", "袋", 15, "日化", None),
+    ("YG", "牙膏", "Toothpaste", "支", 10, "日化", None),
+    ("MJ", "毛巾", "Towel", "条", 9, "日化", None),
+    ("WSZ", "卫生纸 10卷", "Toilet paper, 10 rolls", "提", 18, "日化", None),
+    ("JD30", "鸡蛋 30枚", "Eggs, 30", "盒", 30, "副食", None),
+    ("GM", "挂面 1千克", "Dried noodles 1 kg", "把", 9, "副食", None),
 ]
 
 
@@ -98,6 +104,13 @@ def seed_demo(
             username=f"cadre-{code.lower()}",
             password=DEMO_PASSWORD,
             role=Role.CADRE,
+            village_code=code,
+        )
+        create_user(
+            session,
+            username=f"reporter-{code.lower()}",
+            password=DEMO_PASSWORD,
+            role=Role.REPORTER,
             village_code=code,
         )
     for code, title, points, per in COUNTY_RULES:
@@ -157,7 +170,8 @@ def seed_demo(
                 rule_code="STAR_FAMILY",
             )
     rule_weights = [5, 1, 3, 1, 4, 1, 1, 1, 0]
-    for n, (at, household) in enumerate(events):
+
+    def post_deed(n: int, at: datetime, household: Any) -> None:
         code, _title, _points, per = rng.choices(COUNTY_RULES, weights=rule_weights)[0]
         persons = rng.randint(1, ledger.people_count(household)) if per == "person" else None
         ledger.post_award(
@@ -169,6 +183,15 @@ def seed_demo(
             rule_code=code,
             persons=persons,
         )
+
+    # Everything is posted in time order, as it happens at a real counter: the last
+    # month's deeds go in among its sales (below), so the files and journals read by time
+    # have balances and stock that run without jumps.
+    sales_from = now - timedelta(days=SALES_DAYS)
+    late_deeds = [(n, at, h) for n, (at, h) in enumerate(events) if at >= sales_from]
+    for n, (at, household) in enumerate(events):
+        if at < sales_from:
+            post_deed(n, at, household)
 
     for code, name in SHOPS:
         inventory.create_shop(session, actor=admin, now=now, code=code, name=name)
@@ -203,7 +226,7 @@ def seed_demo(
         inventory.receive_stock(
             session,
             actor=admin,
-            now=now,
+            now=start,
             shop_code=code,
             lines=[(g[0], rng.randint(10, 60)) for g in GOODS],
             reference=f"首批配送-{code}",
@@ -214,25 +237,41 @@ def seed_demo(
             session, actor=admin, shop_code=code, lines=[(g[0], 15) for g in GOODS[:6]]
         )
 
-    sales = _seed_sales(session, rng, now=now, keyring=keyring, households=households)
+    sales = _seed_sales(
+        session,
+        rng,
+        now=now,
+        keyring=keyring,
+        households=households,
+        deeds=late_deeds,
+        post_deed=post_deed,
+    )
 
     issued = []
     for code, _name, _floor in VILLAGES:
         issued += cards.issue_missing_cards(session, actor=admin, now=now, village_code=code)
-    sample = (
-        f"\nA card to try on the balance page (/balance): {cards.card_payload(issued[0], keyring)}"
-        if keyring
-        else ""
+    summary = gettext(
+        "Seeded %(villages)d villages, %(households)d households, %(awards)d awards and "
+        "penalties, %(shops)d shops, %(goods)d goods, %(sales)d sales.",
+        villages=len(VILLAGES),
+        households=len(households),
+        awards=len(events) + stars,
+        shops=len(SHOPS),
+        goods=len(GOODS),
+        sales=sales,
     )
-
-    return (
-        f"Seeded {len(VILLAGES)} villages, {len(households)} households, "
-        f"{len(events) + stars} awards and penalties, {len(SHOPS)} shops, {len(GOODS)} goods, "
-        f"{sales} sales.\n"
-        f"Sign in as admin (or cadre-zjb, manager-gjy, clerk-gjy, ...) "
-        f"with password {DEMO_PASSWORD}"
-        f"{sample}"
-    )
+    lines = [
+        summary,
+        gettext(
+            "Sign in as admin (or %(others)s, ...) with password %(password)s",
+            others="cadre-zjb, reporter-zjb, manager-gjy, clerk-gjy",
+            password=DEMO_PASSWORD,
+        ),
+    ]
+    if keyring:
+        card = cards.card_payload(issued[0], keyring)
+        lines.append(gettext("A card to try on the balance page (/balance): %(card)s", card=card))
+    return "\n".join(lines)
 
 
 def _seed_categories(session: Session, admin: Any, now: datetime) -> None:
@@ -259,8 +298,13 @@ def _seed_sales(
     now: datetime,
     keyring: Keyring | None,
     households: list[Any],
+    deeds: list[tuple[int, datetime, Any]],
+    post_deed: Callable[[int, datetime, Any], None],
 ) -> int:
-    """A month of redemptions at both shops, so the dashboard has days, shops and goods."""
+    """A month of redemptions at both shops, so the dashboard has days, shops and goods.
+
+    The month's deeds are posted among them in time order.
+    """
     from zoneinfo import ZoneInfo
 
     from accounts.auth import User
@@ -271,13 +315,23 @@ def _seed_sales(
     keyring = keyring or KeyringClass("1", {"1": b"demo"})
     tz = ZoneInfo("Asia/Shanghai")
     cheap = [g for g in GOODS if g[4] <= 30]
-    made = 0
+    planned = []
     for n in range(60):
-        at = now - timedelta(minutes=rng.randint(0, 30 * 24 * 60))
+        at = now - timedelta(minutes=rng.randint(0, SALES_DAYS * 24 * 60))
         shop_code = SHOPS[n % len(SHOPS)][0]
-        clerk = session.scalar(select(User).where(User.username == f"clerk-{shop_code.lower()}"))
         household = rng.choice(households)
         lines = [pos.LineRequest(qty=rng.randint(1, 2), sku=g[0]) for g in rng.sample(cheap, 2)]
+        planned.append((at, n, shop_code, household, lines))
+    timeline = [(at, "deed", (n, at, h)) for n, at, h in deeds]
+    timeline += [(sale[0], "sale", sale) for sale in planned]
+    timeline.sort(key=lambda item: item[0])
+    made = 0
+    for _at, what, args in timeline:
+        if what == "deed":
+            post_deed(*args)
+            continue
+        at, n, shop_code, household, lines = args
+        clerk = session.scalar(select(User).where(User.username == f"clerk-{shop_code.lower()}"))
         try:
             # A household short of points is simply skipped, as at a real counter.
             with session.begin_nested():

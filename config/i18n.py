@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
+from babel import Locale
 from flask import current_app, has_request_context, request, session
 from flask_babel import Babel, get_locale
 
@@ -27,3 +30,25 @@ def init_app(app) -> None:  # type: ignore[no-untyped-def]
         app, locale_selector=select_locale, timezone_selector=lambda: app.config["TIMEZONE"]
     )
     app.jinja_env.globals["get_locale"] = get_locale
+    _warn_without_catalogues(app)
+
+
+def _warn_without_catalogues(app) -> None:  # type: ignore[no-untyped-def]
+    # Flask-Babel falls back to the English msgids without a word when a compiled catalogue
+    # (.mo) is missing, as in a checkout before `make translations`: say so at start.
+    found = set()
+    for directory in app.config["BABEL_TRANSLATION_DIRECTORIES"].split(";"):
+        for mo in (Path(app.root_path) / directory).glob("*/LC_MESSAGES/messages.mo"):
+            found.add(mo.parent.parent.name)
+    missing = [
+        lang
+        for lang in app.config["LANGUAGES"]
+        if lang != "en" and not {lang, str(Locale.parse(lang))} & found
+    ]
+    if missing:
+        app.logger.warning(
+            "no compiled catalogue for %s in %s: pages and receipts will be in English "
+            "(run `make translations`; an installed wheel carries them)",
+            ", ".join(missing),
+            app.config["BABEL_TRANSLATION_DIRECTORIES"],
+        )

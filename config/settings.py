@@ -21,6 +21,9 @@ DEFAULTS: dict[str, Any] = {
     "AWARD_MAX_POINTS": 10_000,
     "IMPORT_MAX_ROWS": 5_000,
     "MAX_CONTENT_LENGTH": 5 * 1024 * 1024,
+    # Declaration photos: a folder (default $HOME/photos, resolved when used, so a test's
+    # HOME holds its own). Uploads to the declaration intake may be 3 x 10 MB.
+    "PHOTO_DIR": None,
     "SQLALCHEMY_ENGINE_OPTIONS": {},
     "SESSION_COOKIE_HTTPONLY": True,
     "SESSION_COOKIE_SAMESITE": "Lax",

@@ -19,6 +19,7 @@ ROLE_LABELS = {
     "cadre": _l("Village cadre"),
     "manager": _l("Shop manager"),
     "clerk": _l("Shop clerk"),
+    "reporter": _l("Village group leader"),
 }
 # Werkzeug's and Flask-WTF's own error texts are English only; people get these instead.
 _HTTP_DETAILS = {
@@ -26,7 +27,9 @@ _HTTP_DETAILS = {
         "The browser sent something this page does not understand. "
         "Go back, reload the page and try again."
     ),
-    NotFound.description: _l("There is no page at this address. Check the link and try again."),
+    NotFound.description: _l(
+        "There is no page at this address; the link may be out of date or incomplete."
+    ),
     MethodNotAllowed.description: _l(
         "This page cannot be used that way. Go back and use the page's own buttons."
     ),

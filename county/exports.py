@@ -179,7 +179,11 @@ def households_table(session: Session, *, village: Village | None) -> Table:
 
 
 def statement_table(session: Session, *, household: Household, tz: ZoneInfo) -> Table:
-    """The household's whole integrity file, oldest first, as the statement page reads it."""
+    """The household's whole integrity file, oldest first by time, the balance running with it.
+
+    Ordered by when each entry happened, not by id (an offline sale is posted after later
+    entries), and the balance is summed in that order, so the column never jumps.
+    """
     account_id = household.account.id
     other = aliased(Account)
     stmt = (
@@ -189,7 +193,6 @@ def statement_table(session: Session, *, household: Household, tz: ZoneInfo) -> 
             case(
                 (Transfer.credit_account_id == account_id, Transfer.amount), else_=-Transfer.amount
             ),
-            Transfer.balance_after,
             Transfer.reason,
             other.kind,
             other.code,
@@ -205,15 +208,15 @@ def statement_table(session: Session, *, household: Household, tz: ZoneInfo) -> 
             ),
         )
         .where(Transfer.chain_account_id == account_id)
-        .order_by(Transfer.id)
+        .order_by(Transfer.created_at, Transfer.id)
     )
 
     def rows() -> Iterable[Sequence[Any]]:
+        balance = 0
         for (
             at,
             kind,
             points,
-            balance,
             reason,
             other_kind,
             other_code,
@@ -221,6 +224,7 @@ def statement_table(session: Session, *, household: Household, tz: ZoneInfo) -> 
             tid,
         ) in session.execute(stmt):
             shop = other_code.partition(":")[2] if other_kind == "shop" else ""
+            balance += points
             yield [
                 at.astimezone(tz),
                 KIND_NAMES.get(kind, kind),
@@ -413,7 +417,20 @@ def stock_table(session: Session, *, shop: Shop) -> Table:
 
 
 def movements_table(session: Session, *, shop: Shop, month: Period, tz: ZoneInfo) -> Table:
+    """A month of the shop's journal by time; each goods' stock runs on from the month before.
+
+    By time, not id (an offline sale is journalled after later deliveries), and the stock
+    column summed in that order, so it never jumps.
+    """
     start, end = month.bounds(tz)
+    before_month = {
+        product_id: int(total or 0)
+        for product_id, total in session.execute(
+            select(StockMovement.product_id, func.sum(StockMovement.quantity))
+            .where(StockMovement.shop_id == shop.id, StockMovement.created_at < start)
+            .group_by(StockMovement.product_id)
+        )
+    }
     stmt = (
         select(
             StockMovement.created_at,
@@ -421,7 +438,7 @@ def movements_table(session: Session, *, shop: Shop, month: Period, tz: ZoneInfo
             Product.name,
             StockMovement.kind,
             StockMovement.quantity,
-            StockMovement.on_hand_after,
+            StockMovement.product_id,
             StockMovement.reference,
             StockMovement.reason,
             User.username,
@@ -433,12 +450,16 @@ def movements_table(session: Session, *, shop: Shop, month: Period, tz: ZoneInfo
             StockMovement.created_at >= start,
             StockMovement.created_at < end,
         )
-        .order_by(StockMovement.id)
+        .order_by(StockMovement.created_at, StockMovement.id)
         .execution_options(yield_per=5000)
     )
 
     def rows() -> Iterable[Sequence[Any]]:
-        for at, sku, name, kind, qty, after, reference, reason, username in session.execute(stmt):
+        stock = dict(before_month)
+        for at, sku, name, kind, qty, product_id, reference, reason, username in session.execute(
+            stmt
+        ):
+            after = stock[product_id] = stock.get(product_id, 0) + qty
             yield [
                 at.astimezone(tz),
                 sku,

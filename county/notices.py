@@ -15,7 +15,7 @@ from reportlab.lib.units import mm
 from reportlab.platypus import Paragraph, SimpleDocTemplate, Spacer, Table, TableStyle
 from reportlab.platypus.flowables import Flowable
 
-from core.fonts import register_pdf_font, require_glyphs
+from core.fonts import FontChain, draw_pdf_text, font_chain, pdf_font, pdf_markup
 from county.services import BlackList, RedList, TenStarList
 
 # The notice speaks to villagers in Chinese whatever the operator's screen language is:
@@ -46,9 +46,9 @@ def _styles(font: str) -> dict[str, ParagraphStyle]:
 class _Band(Flowable):
     """A coloured heading band across the page: 红榜 in red, 黑榜 in black."""
 
-    def __init__(self, text: str, colour: colors.Color, style: ParagraphStyle) -> None:
+    def __init__(self, text: str, colour: colors.Color, chain: FontChain) -> None:
         super().__init__()
-        self.text, self.colour, self.style = text, colour, style
+        self.text, self.colour, self.chain = text, colour, chain
 
     def wrap(self, avail_width: float, avail_height: float) -> tuple[float, float]:
         self.width = avail_width
@@ -58,8 +58,7 @@ class _Band(Flowable):
         self.canv.setFillColor(self.colour)
         self.canv.rect(0, 0, self.width, 9 * mm, stroke=0, fill=1)
         self.canv.setFillColor(colors.white)
-        self.canv.setFont(self.style.fontName, 15)
-        self.canv.drawString(4 * mm, 2.8 * mm, self.text)
+        draw_pdf_text(self.canv, 4 * mm, 2.8 * mm, self.text, self.chain, 15)
 
 
 def _table(rows: list[list[object]], widths: list[float], header_colour: colors.Color) -> Table:
@@ -94,33 +93,28 @@ def render_notice(
     today: date,
 ) -> bytes:
     """The period's red list, black list and (when the scheme is complete) ten-star households."""
-    font, covered = register_pdf_font(font_path)
-    st = _styles(font)
+    # Each run of text in the first font that has it; a name with a character no installed
+    # font has prints that character as its code rather than holding back the notice.
+    chain = font_chain(font_path).for_pdf()
+    st = _styles(pdf_font(chain.primary))
     place = red.village.name if red.village is not None else COUNTY_NAME
     period = red.period
     county_wide = red.village is None
     last_day = period.end_day - timedelta(days=1)
-    texts = [place] + [r.head_name + r.village_name for r in red.rows]
-    texts += [
-        e.head_name + e.village_name + "".join(p.reason for p in e.penalties) for e in black.rows
-    ]
-    if ten_star is not None:
-        texts += [r.head_name + r.village_name for r in ten_star.rows]
-    require_glyphs(texts, font_path, covered)
 
     def cell(text: object, style: str = "cell") -> Paragraph:
-        return Paragraph(str(text).replace("&", "&amp;").replace("<", "&lt;"), st[style])
+        return Paragraph(pdf_markup(chain, str(text)), st[style])
 
     story: list[Flowable] = [
-        Paragraph(f"{place}诚信积分红黑榜", st["title"]),
+        cell(f"{place}诚信积分红黑榜", "title"),
         Spacer(1, 2 * mm),
-        Paragraph(
+        cell(
             f"统计期间：{period.first_day.year}年{period.first_day.month}月{period.first_day.day}日"
             f"至{last_day.year}年{last_day.month}月{last_day.day}日（{period.label}）",
-            st["sub"],
+            "sub",
         ),
         Spacer(1, 6 * mm),
-        _Band("红  榜", RED, st["h"]),
+        _Band("红  榜", RED, chain),
     ]
     # The frame keeps 6 pt of padding on each side inside the margins.
     width = A4[0] - 2 * MARGIN - 12
@@ -145,8 +139,8 @@ def render_notice(
         widths[1] = width - sum(widths)
         story.append(_table(rows, widths, RED))
     else:
-        story.append(Paragraph("本期暂无上榜户。", st["empty"]))
-    story += [Spacer(1, 8 * mm), _Band("黑  榜", DARK, st["h"])]
+        story.append(cell("本期暂无上榜户。", "empty"))
+    story += [Spacer(1, 8 * mm), _Band("黑  榜", DARK, chain)]
     if black.rows:
         rows = [[cell("户主"), *village_col, cell("扣分"), cell("事由")]]
         for e in black.rows:
@@ -157,40 +151,37 @@ def render_notice(
         widths.append(width - sum(widths))
         story.append(_table(rows, widths, DARK))
     else:
-        story.append(Paragraph("本期无扣分户。", st["empty"]))
+        story.append(cell("本期无扣分户。", "empty"))
     if ten_star is not None and ten_star.scheme.complete and ten_star.rows:
         names = "、".join(
             r.head_name + (f"（{r.village_name}）" if county_wide else "") for r in ten_star.rows
         )
         story += [
             Spacer(1, 8 * mm),
-            _Band(f"{len(ten_star.scheme.categories)}星级文明户", RED, st["h"]),
-            Paragraph(names, st["cell"]),
+            _Band(f"{len(ten_star.scheme.categories)}星级文明户", RED, chain),
+            cell(names),
         ]
     story += [
         Spacer(1, 8 * mm),
-        Paragraph(
+        cell(
             "说明：诚信积分 = 本期所得积分 − 本期扣分；名单由诚信积分台账自动统计，"
             "已更正的记录不计。本期有扣分的家庭不上红榜和星级文明户名单。如有异议，请自公示之日起七日内向村委会反映。",
-            st["note"],
+            "note",
         ),
         Spacer(1, 10 * mm),
         Paragraph(
-            f"{'长阳县文明办' if county_wide else place + '村民委员会'}<br/>"
-            f"{today.year}年{today.month}月{today.day}日",
+            pdf_markup(chain, "长阳县文明办" if county_wide else place + "村民委员会")
+            + "<br/>"
+            + pdf_markup(chain, f"{today.year}年{today.month}月{today.day}日"),
             st["sign"],
         ),
     ]
 
     def footer(canvas: object, doc: object) -> None:
         canvas.saveState()  # type: ignore[attr-defined]
-        canvas.setFont(font, 9)  # type: ignore[attr-defined]
         canvas.setFillColor(GREY)  # type: ignore[attr-defined]
-        canvas.drawCentredString(  # type: ignore[attr-defined]
-            A4[0] / 2,
-            9 * mm,
-            f"{place} {period.label} 红黑榜 · 第 {doc.page} 页",  # type: ignore[attr-defined]
-        )
+        page = f"{place} {period.label} 红黑榜 · 第 {doc.page} 页"  # type: ignore[attr-defined]
+        draw_pdf_text(canvas, A4[0] / 2, 9 * mm, page, chain, 9, align="center")
         canvas.restoreState()  # type: ignore[attr-defined]
 
     out = io.BytesIO()

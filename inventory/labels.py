@@ -2,19 +2,18 @@
 
 from __future__ import annotations
 
-import hashlib
 import io
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from PIL import Image, ImageDraw, ImageFont
+from PIL import Image, ImageDraw
 from reportlab.lib.pagesizes import A4
 from reportlab.lib.units import mm
-from reportlab.pdfbase import pdfmetrics
-from reportlab.pdfbase.ttfonts import TTFError, TTFont
 from reportlab.pdfgen import canvas
 
+from core.fonts import FontChain, FontMissing, draw_pdf_text, draw_text, font_chain, pdf_width
+from core.fonts import text_width as image_width
 from inventory.barcodes import modules
 
 DEFAULT_CJK_FONT = "/usr/share/fonts/truetype/wqy/wqy-microhei.ttc"
@@ -43,27 +42,22 @@ class Label:
     sku: str
 
 
-def _checked_font_path(font_path: str) -> str:
+def _chain(font_path: str) -> FontChain:
+    """The configured font first, then the installed fallbacks, for each character."""
     if not Path(font_path).is_file():
         raise MissingFont(font_path)
-    return font_path
+    try:
+        return font_chain(font_path)
+    except FontMissing as exc:
+        raise MissingFont(font_path, f"cannot be read ({exc.detail or exc.title})") from exc
 
 
-def _pdf_font(font_path: str) -> str:
-    """Register the font with reportlab once per path; it is embedded (subset) in each PDF."""
-    name = "CJK-" + hashlib.sha1(font_path.encode()).hexdigest()[:10]
-    if name not in pdfmetrics.getRegisteredFontNames():
-        try:
-            pdfmetrics.registerFont(TTFont(name, _checked_font_path(font_path), subfontIndex=0))
-        except TTFError as exc:
-            raise MissingFont(font_path, f"cannot be read ({exc})") from exc
-    return name
-
-
-def _fit_pdf(text: str, font: str, size: float, width: float, smallest: float) -> tuple[str, float]:
-    while size > smallest and pdfmetrics.stringWidth(text, font, size) > width:
+def _fit_pdf(
+    text: str, chain: FontChain, size: float, width: float, smallest: float
+) -> tuple[str, float]:
+    while size > smallest and pdf_width(chain, text, size) > width:
         size -= 0.5
-    while len(text) > 1 and pdfmetrics.stringWidth(text, font, size) > width:
+    while len(text) > 1 and pdf_width(chain, text, size) > width:
         text = text[:-2] + "…"
     return text, size
 
@@ -88,7 +82,11 @@ def _pdf_bars(
 
 def render_label_sheet(labels: Sequence[Label], *, font_path: str) -> bytes:
     """An A4 PDF of 24-up labels: name, points price and unit, EAN barcode with digits."""
-    font = _pdf_font(font_path)
+    chain = _chain(font_path)
+    try:
+        chain = chain.for_pdf()
+    except FontMissing as exc:
+        raise MissingFont(font_path, f"cannot be embedded ({exc.detail})") from exc
     page_w, page_h = A4
     cell_w, cell_h = page_w / SHEET_COLUMNS, page_h / SHEET_ROWS
     pad = 4 * mm
@@ -104,42 +102,32 @@ def render_label_sheet(labels: Sequence[Label], *, font_path: str) -> bytes:
         top = page_h - (slot // SHEET_COLUMNS) * cell_h - pad
         inner_w = cell_w - 2 * pad
 
-        name, size = _fit_pdf(label.name, font, 12, inner_w, 7)
-        pdf.setFont(font, size)
-        pdf.drawString(x, top - size, name)
-        price, price_size = _fit_pdf(label.price_text, font, 13, inner_w * 0.7, 8)
-        pdf.setFont(font, price_size)
-        pdf.drawString(x, top - size - 2 * mm - price_size, price)
-        pdf.setFont(font, 6)
-        pdf.drawRightString(x + inner_w, top - size - 2 * mm - price_size, label.sku)
+        name, size = _fit_pdf(label.name, chain, 12, inner_w, 7)
+        draw_pdf_text(pdf, x, top - size, name, chain, size)
+        price, price_size = _fit_pdf(label.price_text, chain, 13, inner_w * 0.7, 8)
+        draw_pdf_text(pdf, x, top - size - 2 * mm - price_size, price, chain, price_size)
+        baseline = top - size - 2 * mm - price_size
+        draw_pdf_text(pdf, x + inner_w, baseline, label.sku, chain, 6, align="right")
 
         bottom = top - cell_h + 2 * pad
         digits = 7
         _pdf_bars(pdf, label.barcode, x, bottom + digits + 1, inner_w, 10 * mm)
-        pdf.setFont(font, digits)
-        pdf.drawCentredString(x + inner_w / 2, bottom, label.barcode)
+        draw_pdf_text(pdf, x + inner_w / 2, bottom, label.barcode, chain, digits, align="center")
     pdf.showPage()
     pdf.save()
     return buffer.getvalue()
 
 
-def _image_font(font_path: str, size: int) -> ImageFont.FreeTypeFont:
-    try:
-        return ImageFont.truetype(_checked_font_path(font_path), size, index=0)
-    except OSError as exc:
-        raise MissingFont(font_path, f"cannot be read ({exc})") from exc
+def _fit_image(text: str, chain: FontChain, size: int, width: int) -> tuple[str, int]:
+    """The text and pixel size that fit `width`: smaller first, then cut with an ellipsis.
 
-
-def _fit_image(
-    draw: ImageDraw.ImageDraw, text: str, font_path: str, size: int, width: int
-) -> tuple[str, ImageFont.FreeTypeFont]:
-    font = _image_font(font_path, size)
-    while size > 10 and draw.textlength(text, font=font) > width:
+    Measured run by run in the fonts that draw it, so any text a user typed measures.
+    """
+    while size > 10 and image_width(chain, text, size) > width:
         size -= 1
-        font = _image_font(font_path, size)
-    while len(text) > 1 and draw.textlength(text, font=font) > width:
+    while len(text) > 1 and image_width(chain, text, size) > width:
         text = text[:-2] + "…"
-    return text, font
+    return text, size
 
 
 def render_label_image(
@@ -149,6 +137,7 @@ def render_label_image(
 
     Bars are whole printer dots wide: a scaled, blurred bar does not scan.
     """
+    chain = _chain(font_path)
     width = round(width_mm / 25.4 * dpi)
     height = round(height_mm / 25.4 * dpi)
     pad = max(4, width // 40)
@@ -156,26 +145,28 @@ def render_label_image(
     draw = ImageDraw.Draw(image)
     inner = width - 2 * pad
 
-    name, name_font = _fit_image(draw, label.name, font_path, height // 8, inner)
-    draw.text((pad, pad), name, font=name_font, fill=0)
-    y = pad + name_font.size + pad // 2
-    price, price_font = _fit_image(draw, label.price_text, font_path, height // 7, inner)
-    draw.text((pad, y), price, font=price_font, fill=0)
-    y += price_font.size + pad
+    name, name_size = _fit_image(label.name, chain, height // 8, inner)
+    draw_text(draw, (pad, pad), name, chain, name_size)
+    y = pad + name_size + pad // 2
+    price, price_size = _fit_image(label.price_text, chain, height // 7, inner)
+    draw_text(draw, (pad, y), price, chain, price_size)
+    y += price_size + pad
 
     pattern = modules(label.barcode)
     module = max(1, inner // (len(pattern) + QUIET_LEFT + QUIET_RIGHT))
-    digits_font = _image_font(font_path, max(10, height // 12))
-    bars_bottom = height - pad - digits_font.size - 2
+    digits_size = max(10, height // 12)
+    bars_bottom = height - pad - digits_size - 2
     left = (width - len(pattern) * module) // 2
     for i, bit in enumerate(pattern):
         if bit == "1":
             draw.rectangle((left + i * module, y, left + (i + 1) * module - 1, bars_bottom), fill=0)
-    text_w = draw.textlength(label.barcode, font=digits_font)
-    draw.text(((width - text_w) / 2, bars_bottom + 2), label.barcode, font=digits_font, fill=0)
+    text_w = image_width(chain, label.barcode, digits_size)
+    draw_text(draw, ((width - text_w) / 2, bars_bottom + 2), label.barcode, chain, digits_size)
 
-    # Thermal heads print dots or nothing: threshold, never dither.
-    bilevel = image.point(lambda v: 0 if v < 128 else 255).convert("1", dither=Image.Dither.NONE)
+    # Thermal heads print dots or nothing: threshold, never dither. The threshold is light
+    # because the Mincho fallback faces (HanaMin for rare names) have hairline horizontals
+    # that anti-aliasing leaves pale grey at label sizes; at 128 they vanish.
+    bilevel = image.point(lambda v: 0 if v < 192 else 255).convert("1", dither=Image.Dither.NONE)
     out = io.BytesIO()
     bilevel.save(out, format="PNG", dpi=(dpi, dpi))
     return out.getvalue()

@@ -26,6 +26,7 @@ from core.scanned import normalize_scanned
 from core.templating import problem_box
 from core.timeutil import to_local
 from inventory import services
+from inventory.api import label_for, render_or_unavailable
 from inventory.forms import (
     AdjustForm,
     CountForm,
@@ -35,6 +36,7 @@ from inventory.forms import (
     TransferForm,
     read_lines,
 )
+from inventory.labels import render_label_image, render_label_sheet
 from inventory.models import AdjustmentReason, StockOperation
 from inventory.services import MAX_QUANTITY
 
@@ -198,15 +200,20 @@ def _operation_page(
     number: str,
     skip_blank: bool = False,
     text: str | None = None,
+    review: Callable[[User, list[tuple[Any, ...]]], str | dict[str, Any]] | None = None,
     **context: Any,
 ) -> Any:
     """Draw a stock form; on submit run it as one unit of work and show what it did.
 
     A refused submission is drawn again with every line it had, so nothing scanned is lost.
+    `review` may hold a submission back to be confirmed: it returns what the page shows
+    for confirming (the form is drawn again with it, nothing saved), or the words to say
+    once it is saved.
     """
     actor = current_actor()
     shop = services.shop_for_manager(db.session, actor=actor, code=code)
     problem, status, lines = None, 200, []
+    saved = _("Saved. The stock has been updated.")
     if request.method == "POST":
         try:
             lines = read_lines(request.form, number, skip_blank=skip_blank, text=text)
@@ -214,13 +221,26 @@ def _operation_page(
             problem, status = _problem(exc), exc.status
         if not form.validate():
             problem, status = problem or _invalid_form(), 422
-        if problem is None:
+        held: dict[str, Any] | None = None
+        if problem is None and review is not None:
+            try:
+                outcome = review(actor, lines)
+            except DomainError as exc:
+                db.session.rollback()
+                problem, status = _problem(exc), exc.status
+            else:
+                if isinstance(outcome, str):
+                    saved = outcome
+                else:
+                    held = outcome
+                    context.update(held)
+        if problem is None and held is None:
             try:
                 done = run_unit_of_work(lambda: submit(actor, lines))
             except DomainError as exc:
                 problem, status = _problem(exc), exc.status
             else:
-                flash(_("Saved. The stock has been updated."), "success")
+                flash(saved, "success")
                 return redirect(url_for(".operation", code=code, operation_id=done.id))
     # A fresh key per drawing: a refused submission recorded nothing, so it cannot clash.
     form.idempotency_key.data = uuid.uuid4().hex
@@ -325,6 +345,21 @@ def count(code: str) -> Any:
             idempotency_key=form.idempotency_key.data,
         )
 
+    def review(actor: User, lines: list[tuple[Any, ...]]) -> str | dict[str, Any]:
+        """Differences from the books are saved only once confirmed as they were shown.
+
+        The confirmation names every counted line's books and count, so a count changed
+        (or a sale at the counter) since the differences were shown asks again.
+        """
+        preview = services.count_preview(db.session, actor=actor, shop_code=code, lines=lines)
+        differing = [line for line in preview if line.delta]
+        if not differing:
+            return _("Saved. Every count matched the books; the stock did not change.")
+        token = count_token(preview)
+        if request.form.get("confirm") == token:
+            return _("Saved. The stock now holds what was counted.")
+        return {"differences": differing, "confirm_token": token}
+
     # The sheet lists every product; what was typed comes back if the count is refused.
     counted = dict(zip(request.form.getlist("sku"), request.form.getlist("counted"), strict=False))
     items = services.list_stock(db.session, actor=current_actor(), shop_code=code)
@@ -335,9 +370,20 @@ def count(code: str) -> Any:
         submit,
         number="counted",
         skip_blank=True,
+        review=review,
         items=items,
         counted=counted,
+        differences=None,
+        confirm_token="",
     )
+
+
+def count_token(lines: list[services.CountLine]) -> str:
+    """What a person confirms: each counted line's books and count, in the sheet's order.
+
+    static/inventory.js spells it the same way from the sheet (data-on-hand, the counts).
+    """
+    return ",".join(f"{line.expected}:{line.counted}" for line in lines)
 
 
 @bp.route("/shops/<string:code>/stock/reorder-levels", methods=["GET", "POST"])
@@ -372,9 +418,74 @@ def reorder_levels(code: str) -> Any:
 # --- labels ------------------------------------------------------------------------------
 
 
+MAX_LABEL_GOODS = 200
+MAX_LABEL_COPIES = 100
+
+
 @bp.route("/labels")
 @page_roles_required(*SHOP_STAFF)
 def labels() -> Any:
+    return _labels_page()
+
+
+def _labels_page(
+    problem: dict[str, Any] | None = None,
+    status: int = 200,
+    ticked: tuple[str, ...] = (),
+    copies: str = "1",
+) -> Any:
     q = (request.args.get("q") or "").replace("\x00", "")[:100]
     products, total = services.search_products(db.session, q=q, active=True, limit=300)
-    return render_template("inventory/labels.html", products=products, total=total, q=q)
+    body = render_template(
+        "inventory/labels.html",
+        products=products,
+        total=total,
+        q=q,
+        problem=problem,
+        ticked=set(ticked),
+        copies=copies,
+    )
+    return body, status
+
+
+@bp.route("/labels/sheet.pdf")
+@page_roles_required(*SHOP_STAFF)
+def label_sheet() -> Any:
+    """The ticked goods' labels as an A4 PDF; nothing ticked, or no PDF: the page says why."""
+    skus = tuple(sku for sku in map(normalize_scanned, request.args.getlist("sku")) if sku)
+    copies_text = normalize_scanned(request.args.get("copies") or "1")[:8]
+    copies = int(copies_text) if copies_text.isdigit() else 0
+
+    def refused(title: Any, detail: Any = "", status: int = 422) -> Any:
+        problem = {"title": str(title), "detail": str(detail), "messages": []}
+        return _labels_page(problem, status, skus[:MAX_LABEL_GOODS], copies_text)
+
+    if not skus:
+        return refused(_("Tick the goods whose labels you want, then make the sheet."))
+    if len(skus) > MAX_LABEL_GOODS:
+        return refused(_("At most %(most)s goods on one sheet; tick fewer.", most=MAX_LABEL_GOODS))
+    if not 1 <= copies <= MAX_LABEL_COPIES:
+        return refused(
+            _("Copies of each: a whole number from 1 to %(most)s.", most=MAX_LABEL_COPIES)
+        )
+    try:
+        products = services.products_in_order(db.session, list(skus))
+        sheet = [label_for(p) for p in products for _copy in range(copies)]
+        pdf = render_or_unavailable(render_label_sheet, sheet)
+    except DomainError as exc:
+        return refused(_("The label sheet was not made."), exc.detail or exc.title, exc.status)
+    response = make_response(pdf)
+    response.mimetype = "application/pdf"
+    response.headers["Content-Disposition"] = 'inline; filename="labels.pdf"'
+    return response
+
+
+@bp.route("/labels/<string:sku>.png")
+@page_roles_required(*SHOP_STAFF)
+def label_image(sku: str) -> Any:
+    """One product's label for a label printer; a refusal is a page in words, not JSON."""
+    product = services.get_product(db.session, sku)
+    png = render_or_unavailable(render_label_image, label_for(product))
+    response = make_response(png)
+    response.mimetype = "image/png"
+    return response

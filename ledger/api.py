@@ -11,6 +11,7 @@ from accounts.auth import Role, api_actor, roles_required
 from core.api import Blueprint
 from core.db import db, transactional, utcnow
 from core.errors import Forbidden, ValidationFailed
+from core.spreadsheets import CSV_MIMETYPES, XLSX_MIMETYPE
 from ledger import schemas as s
 from ledger import services
 
@@ -114,8 +115,9 @@ def create_rule(data: dict[str, Any]) -> Any:
     return services.create_rule(db.session, actor=api_actor(), now=utcnow(), **data)
 
 
+# The county app's reporter account needs the rule codes to declare deeds under.
 @blp.route("/rules", methods=["GET"])
-@roles_required(*ANY_ROLE)
+@roles_required(Role.ADMIN, Role.CADRE, Role.MANAGER, Role.CLERK, Role.REPORTER)
 @blp.arguments(s.RuleQuery, location="query")
 @blp.response(200, s.RuleList)
 def list_rules(query: dict[str, Any]) -> Any:
@@ -146,20 +148,28 @@ def post_award(data: dict[str, Any]) -> Any:
 @blp.doc(
     requestBody={
         "required": True,
-        "content": {"text/csv": {"schema": {"type": "string"}}},
-        "description": "Columns: household_id,rule_code,persons,reason,idempotency_key",
+        "content": {
+            "text/csv": {"schema": {"type": "string"}},
+            XLSX_MIMETYPE: {"schema": {"type": "string", "format": "binary"}},
+        },
+        "description": (
+            "A CSV text (UTF-8 or GB18030) or an Excel workbook (first sheet). Columns: "
+            "household_id (户号), rule_code (规则: a rule's code or exact title), "
+            "persons (人数), reason (事由), idempotency_key (流水号, optional)"
+        ),
     }
 )
 @blp.response(200, s.ImportOut)
 @transactional()
 def import_awards() -> Any:
-    if request.mimetype not in ("text/csv", "text/plain", "application/csv"):
-        raise ValidationFailed("send the file as text/csv")
-    rows = services.parse_award_csv(
+    if request.mimetype not in (*CSV_MIMETYPES, XLSX_MIMETYPE):
+        raise ValidationFailed(_l("send the file as text/csv or as %(xlsx)s", xlsx=XLSX_MIMETYPE))
+    # What the bytes are decides how they are read: a workbook sent as text/csv is
+    # still a workbook.
+    sheet = services.read_award_sheet(
         request.get_data(), max_rows=current_app.config["IMPORT_MAX_ROWS"]
     )
-    result = services.import_awards(db.session, actor=api_actor(), now=utcnow(), rows=rows)
-    return result
+    return services.import_awards(db.session, actor=api_actor(), now=utcnow(), sheet=sheet)
 
 
 @blp.route("/corrections", methods=["POST"])

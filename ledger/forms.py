@@ -174,7 +174,27 @@ class RuleForm(FlaskForm):
     village_code = SelectField(
         _l("Applies to"), choices=[], validate_choice=False, validators=[storable]
     )
+    # Optional limit on declarations of the deed (the declarations package enforces it).
+    limit_count = WholeNumberField(
+        _l("Declarations allowed per household"),
+        validators=[Optional(), NumberRange(min=1, max=1000, message=_l("1 to 1,000."))],
+    )
+    limit_period = SelectField(
+        _l("In each"),
+        choices=[
+            SelectChoice("", _l("no limit")),
+            SelectChoice("day", _l("day")),
+            SelectChoice("week", _l("week")),
+            SelectChoice("month", _l("month")),
+        ],
+        default="",
+        validate_choice=False,
+        validators=[storable],
+    )
 
 
 class ImportForm(FlaskForm):
-    file = FileField(_l("CSV file"), validators=[FileRequired(_l("Choose a CSV file to upload."))])
+    file = FileField(
+        _l("Excel workbook (.xlsx) or CSV file"),
+        validators=[FileRequired(_l("Choose an Excel or CSV file to upload."))],
+    )

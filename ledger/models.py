@@ -108,6 +108,10 @@ class PointRule(db.Model):
     category_id: Mapped[int | None] = mapped_column(
         ForeignKey("rule_categories.id", ondelete="SET NULL"), index=True
     )
+    # Optional: at most limit_count declarations of the deed per household per
+    # limit_period (day, week or month); the declarations package enforces it.
+    limit_count: Mapped[int | None] = mapped_column(Integer)
+    limit_period: Mapped[str | None] = mapped_column(String(8))
 
     village: Mapped[Village | None] = relationship(lazy="joined")
 

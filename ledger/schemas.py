@@ -111,6 +111,16 @@ class RuleIn(BaseSchema):
     points = StrictInt(required=True, validate=validate.Range(-MAX_AWARD_POINTS, MAX_AWARD_POINTS))
     per = fields.String(load_default="household", validate=validate.OneOf(["household", "person"]))
     village_code = fields.String(load_default=None, allow_none=True, validate=CODE)
+    # Optional: at most limit_count declarations per household per limit_period.
+    limit_count = StrictInt(load_default=None, allow_none=True, validate=validate.Range(1, 1_000))
+    limit_period = fields.String(
+        load_default=None, allow_none=True, validate=validate.OneOf(["day", "week", "month"])
+    )
+
+    @validates_schema
+    def limit_with_period(self, data: dict, **_: object) -> None:
+        if (data.get("limit_count") is None) != (data.get("limit_period") is None):
+            raise ValidationError("give limit_count and limit_period together", "limit_count")
 
 
 class RuleOut(BaseSchema):
@@ -120,6 +130,8 @@ class RuleOut(BaseSchema):
     points = fields.Integer()
     per = fields.String()
     village_code = fields.Function(lambda r: r.village.code if r.village else None)
+    limit_count = fields.Integer(allow_none=True)
+    limit_period = fields.String(allow_none=True)
 
 
 class RuleQuery(BaseSchema):

@@ -24,6 +24,7 @@ from wtforms import SelectChoice
 from accounts.auth import Role, current_actor, page_roles_required
 from core.db import db, run_unit_of_work, utcnow
 from core.errors import DomainError, Forbidden
+from core.spreadsheets import XLSX_MIMETYPE
 from core.templating import problem_box
 from ledger import services
 from ledger.forms import (
@@ -45,17 +46,9 @@ HOUSEHOLDS_PER_PAGE = 20
 STATEMENT_PER_PAGE = 30
 MAX_TRANSFER_ID = 2**62
 MAX_PAGE = 100_000
-TEMPLATE_CSV_NAME = "积分导入模板.csv"
 
 PER_LABELS = {"household": _l("per household"), "person": _l("per person")}
-ERROR_CODE_LABELS = {
-    "validation_error": _l("Not valid"),
-    "not_found": _l("Not found"),
-    "conflict": _l("Conflict"),
-    "idempotency_conflict": _l("Key already used"),
-    "forbidden": _l("Not allowed"),
-    "insufficient_points": _l("Not enough points"),
-}
+LIMIT_LABELS = {"day": _l("day"), "week": _l("week"), "month": _l("month")}
 T = TypeVar("T")
 
 
@@ -367,6 +360,8 @@ def rules() -> Any:
                         points=form.points.data,
                         per=form.per.data,
                         village_code=form.village_code.data or None,
+                        limit_count=form.limit_count.data if form.limit_period.data else None,
+                        limit_period=form.limit_period.data or None,
                     )
                 )
             except DomainError as exc:
@@ -389,6 +384,7 @@ def rules() -> Any:
         villages=all_villages,
         village_filter=village_filter,
         per_labels=PER_LABELS,
+        limit_labels=LIMIT_LABELS,
         form=form,
         problem=problem,
     ), status
@@ -402,23 +398,29 @@ def rules() -> Any:
 def award_import() -> Any:
     actor = current_actor()
     form = ImportForm()
-    problem, status, result, lines, filename = None, 200, None, [], ""
+    problem, status, result, lines, filename, sheet = None, 200, None, [], "", None
     if request.method == "POST":
         if form.validate():
             upload = form.file.data
             filename = upload.filename or ""
             try:
-                rows = services.parse_award_csv(
+                # The bytes decide whether it is a workbook or CSV, not the file's name.
+                sheet = services.read_award_sheet(
                     upload.read(), max_rows=current_app.config["IMPORT_MAX_ROWS"]
                 )
                 result = run_unit_of_work(
-                    lambda: services.import_awards(db.session, actor=actor, now=utcnow(), rows=rows)
+                    lambda: services.import_awards(
+                        db.session, actor=actor, now=utcnow(), sheet=sheet
+                    )
                 )
             except DomainError as exc:
                 problem, status = _refusal(exc, form)
             else:
                 errors = {e["line"]: e for e in result.errors}
-                lines = [{"line": n, "row": row, "error": errors.get(n)} for n, row in rows]
+                lines = [
+                    {"line": r.line, "row": r.cells, "error": errors.get(r.line)}
+                    for r in sheet.rows
+                ]
         else:
             problem, status = _invalid_form()
     return render_template(
@@ -428,20 +430,28 @@ def award_import() -> Any:
         result=result,
         lines=lines,
         filename=filename,
-        columns=services.IMPORT_COLUMNS,
+        keys_derived=bool(sheet and sheet.keys_derived),
         max_rows=current_app.config["IMPORT_MAX_ROWS"],
-        code_labels=ERROR_CODE_LABELS,
+        headers=services.CHINESE_HEADERS,
+        template_villages=_managed_villages(),
     ), status
 
 
-@bp.route("/awards/import/template.csv")
+@bp.route("/awards/import/template.xlsx")
 @page_roles_required(*OFFICE)
 def award_import_template() -> Any:
-    # The BOM is what makes Excel and WPS open UTF-8 instead of guessing GBK.
-    body = ("\ufeff" + ",".join(services.IMPORT_COLUMNS) + "\r\n").encode("utf-8")
+    managed = _managed_villages()
+    wanted = _text_arg("village", default=None, most=32)
+    village = next((v for v in managed if v.code == wanted), None)
+    if village is None and len(managed) == 1:
+        village = managed[0]
+    body = services.award_template_workbook(
+        db.session, village_code=village.code if village else None
+    )
+    name = _("Award import template")
     return send_file(
         io.BytesIO(body),
-        mimetype="text/csv; charset=utf-8",
+        mimetype=XLSX_MIMETYPE,
         as_attachment=True,
-        download_name=TEMPLATE_CSV_NAME,
+        download_name=f"{name}-{village.name}.xlsx" if village else f"{name}.xlsx",
     )

@@ -9,6 +9,7 @@ from pathlib import Path
 import click
 from flask import current_app
 from flask.cli import with_appcontext
+from flask_babel import gettext as _
 
 from core import fonts
 from core.db import db
@@ -51,9 +52,33 @@ def sheet(village_code: str | None, household_id: int | None, output: Path) -> N
         font = fonts.find_cjk_font(current_app.config.get("CJK_FONT_PATH"))
         faces = services.card_faces(found, signing.keyring_from_config(current_app.config))
         output.write_bytes(sheets.render_sheet(faces, font_path=font, title=title))
+        short = sheets.shortfalls(faces, font_path=font)
     except DomainError as exc:
         _fail(str(exc.detail or exc.title))
-    click.echo(f"Wrote {len(found)} cards to {output}.")
+    click.echo(_("Wrote %(count)s cards to %(path)s.", count=len(found), path=output))
+    if short:
+        # Printed all the same: one rare character must not hold back a whole village.
+        click.echo(
+            _(
+                "Warning: no installed font has some characters of these %(count)s cards; "
+                "they are printed as their codes (such as [U+4DAE]) for you to write in "
+                "by hand:",
+                count=len(short),
+            ),
+            err=True,
+        )
+        for item in short:
+            card = found[item.index]
+            click.echo(
+                _(
+                    "  household %(household_id)s, card %(serial)s, head %(name)s: %(chars)s",
+                    household_id=card.household_id,
+                    serial=item.face.serial,
+                    name=item.face.head_name,
+                    chars=" ".join(f"{c} {fonts.placeholder(c)}" for c in item.missing),
+                ),
+                err=True,
+            )
 
 
 @cards.command("keys")

@@ -25,6 +25,7 @@ from ledger import services as ledger
 from ledger.models import Household, Village
 from ledger.services import StatementEntry
 from member_cards import sheets, signing
+from member_cards.labels import card_status_word
 from member_cards.models import CardEventKind, CardStatus, MemberCard, MemberCardEvent
 
 MAX_REASON_CHARS = 500
@@ -68,17 +69,12 @@ def _managed_card(session: Session, actor: User, card_id: int, *, lock: bool = F
 def _require_active(card: MemberCard) -> None:
     if card.status != CardStatus.ACTIVE:
         raise CardRevoked(
-            _l("card %(serial)s is %(status)s", serial=card.serial, status=_status_label(card))
+            _l(
+                "card %(serial)s is %(status)s",
+                serial=card.serial,
+                status=card_status_word(card.status),
+            )
         )
-
-
-def _status_label(card: MemberCard) -> str:
-    labels = {
-        CardStatus.ACTIVE: _l("active"),
-        CardStatus.REVOKED: _l("revoked"),
-        CardStatus.REPLACED: _l("replaced"),
-    }
-    return str(labels.get(CardStatus(card.status), card.status))
 
 
 def active_card(session: Session, household_id: int) -> MemberCard | None:
@@ -261,6 +257,24 @@ def active_cards_of_village(session: Session, village: Village) -> list[MemberCa
     return list(cards)
 
 
+def village_sheet_heads(
+    session: Session, *, actor: User, village_code: str
+) -> list[tuple[int, str]]:
+    """(household id, head's name) of each card on the village's sheet, in sheet order.
+
+    One query, for the household page's warning about names that print with a code.
+    """
+    village = ledger.get_village(session, village_code)
+    actor.require_village(village.code)
+    rows = session.execute(
+        select(Household.id, Household.head_name)
+        .join(MemberCard, MemberCard.household_id == Household.id)
+        .where(Household.village_id == village.id, MemberCard.status == CardStatus.ACTIVE)
+        .order_by(Household.id)
+    ).all()
+    return [(row.id, row.head_name) for row in rows]
+
+
 def card_payload(card: MemberCard, keyring: signing.Keyring) -> str:
     """Exactly the text in the card's QR code, signed with the current key."""
     return signing.encode(keyring, card.household_id, card.number)
@@ -289,6 +303,16 @@ def resolve_card(session: Session, *, payload: object, keyring: signing.Keyring)
     so this is where a scan is read as API.md says: case and full-width characters do
     not matter. The codec itself keeps to the one canonical spelling it signs.
     """
+    card = card_on_record(session, payload=payload, keyring=keyring)
+    _require_active(card)
+    return card
+
+
+def card_on_record(session: Session, *, payload: object, keyring: signing.Keyring) -> MemberCard:
+    """The card behind a scanned payload, working or not (InvalidCard, UnknownCard).
+
+    For looking back: a revoked card still says whose sales it paid for.
+    """
     if isinstance(payload, str):
         payload = normalize_code(payload)
     try:
@@ -303,7 +327,6 @@ def resolve_card(session: Session, *, payload: object, keyring: signing.Keyring)
     )
     if card is None:
         raise UnknownCard(_l("no such card is on record"))
-    _require_active(card)
     return card
 
 

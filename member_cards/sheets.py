@@ -1,4 +1,8 @@
-"""Card images: the QR code as a PNG, and printable A4 sheets of ten ID-1 cards."""
+"""Card images: the QR code as a PNG, and printable A4 sheets of ten ID-1 cards.
+
+Every name prints: a character no installed font has is shown as its code ("[U+4DAE]"),
+for the clerk to complete by hand, and `shortfalls` says which cards carry one.
+"""
 
 from __future__ import annotations
 
@@ -12,10 +16,9 @@ import qrcode.util
 from qrcode.constants import ERROR_CORRECT_Q
 from reportlab.lib.pagesizes import A4
 from reportlab.lib.units import mm
-from reportlab.pdfbase import pdfmetrics
 from reportlab.pdfgen import canvas
 
-from core.fonts import register_pdf_font, require_glyphs
+from core.fonts import FontChain, draw_pdf_text, font_chain, pdf_width
 
 # Q (25% recovery) rather than the minimum M: cards live in pockets and get scratched,
 # and at Q a typical payload still fits QR version 3 (29 modules), about 1 mm a module.
@@ -92,17 +95,40 @@ def qr_png(payload: str) -> bytes:
     return out.getvalue()
 
 
-def _fit(text: str, font: str, size: float, width: float, smallest: float) -> float:
-    while size > smallest and pdfmetrics.stringWidth(text, font, size) > width:
+def _fit(text: str, chain: FontChain, size: float, width: float, smallest: float) -> float:
+    while size > smallest and pdf_width(chain, text, size) > width:
         size -= 0.5
     return size
 
 
-def _check_glyphs(faces: Sequence[CardFace], path: Path, covered: frozenset[int]) -> None:
-    texts = [CARD_TITLE, *CARD_NOTES, HEAD_LABEL, VILLAGE_LABEL, SERIAL_LABEL]
-    for face in faces:
-        texts += [face.head_name, face.village_name, face.serial]
-    require_glyphs(texts, path, covered)
+@dataclass(frozen=True)
+class Shortfall:
+    """A card whose printed text has characters no installed font has, shown as their codes."""
+
+    index: int
+    face: CardFace
+    missing: tuple[str, ...]
+
+
+def pdf_chain(font_path: Path) -> FontChain:
+    """The fonts a sheet draws with: `font_path` first, then what is installed.
+
+    The sheet's own words must be there: a font chain without them is the wrong set-up.
+    """
+    chain = font_chain(font_path).for_pdf()
+    chain.require([CARD_TITLE, *CARD_NOTES, HEAD_LABEL, VILLAGE_LABEL, SERIAL_LABEL])
+    return chain
+
+
+def shortfalls(faces: Sequence[CardFace], *, font_path: Path) -> list[Shortfall]:
+    """The cards whose names print with a placeholder, in sheet order."""
+    chain = pdf_chain(font_path)
+    found = []
+    for index, face in enumerate(faces):
+        missing = chain.missing(face.head_name + face.village_name + face.serial)
+        if missing:
+            found.append(Shortfall(index, face, tuple(missing)))
+    return found
 
 
 def card_origin(index: int) -> tuple[float, float]:
@@ -131,7 +157,7 @@ def _draw_qr(pdf: canvas.Canvas, payload: str, x: float, y: float, size: float) 
                 c += 1
 
 
-def _draw_card(pdf: canvas.Canvas, face: CardFace, x: float, y: float, font: str) -> None:
+def _draw_card(pdf: canvas.Canvas, face: CardFace, x: float, y: float, chain: FontChain) -> None:
     pdf.setLineWidth(0.3)
     pdf.setStrokeColorRGB(0.75, 0.75, 0.75)
     pdf.rect(x, y, CARD_W, CARD_H, stroke=1, fill=0)
@@ -139,38 +165,38 @@ def _draw_card(pdf: canvas.Canvas, face: CardFace, x: float, y: float, font: str
     pdf.setFillColorRGB(*BAND_RGB)
     pdf.rect(x, y + CARD_H - BAND_H, CARD_W, BAND_H, stroke=0, fill=1)
     pdf.setFillColorRGB(1, 1, 1)
-    size = _fit(CARD_TITLE, font, TITLE_SIZE, CARD_W - 2 * PAD, 7)
-    pdf.setFont(font, size)
-    pdf.drawString(x + PAD, y + TITLE_BASELINE, CARD_TITLE)
+    size = _fit(CARD_TITLE, chain, TITLE_SIZE, CARD_W - 2 * PAD, 7)
+    draw_pdf_text(pdf, x + PAD, y + TITLE_BASELINE, CARD_TITLE, chain, size)
 
     pdf.setFillColorRGB(0.4, 0.4, 0.4)
-    pdf.setFont(font, 7)
-    pdf.drawString(x + PAD, y + HEAD_LABEL_BASELINE, HEAD_LABEL)
+    draw_pdf_text(pdf, x + PAD, y + HEAD_LABEL_BASELINE, HEAD_LABEL, chain, 7)
     pdf.setFillColorRGB(0, 0, 0)
-    size = _fit(face.head_name, font, HEAD_SIZE, TEXT_W, 8)
-    pdf.setFont(font, size)
-    pdf.drawString(x + PAD, y + HEAD_BASELINE, face.head_name)
+    size = _fit(face.head_name, chain, HEAD_SIZE, TEXT_W, 8)
+    draw_pdf_text(pdf, x + PAD, y + HEAD_BASELINE, face.head_name, chain, size)
 
     for label, value, baseline in (
         (VILLAGE_LABEL, face.village_name, VILLAGE_BASELINE),
         (SERIAL_LABEL, face.serial, SERIAL_BASELINE),
     ):
         text = label + value
-        pdf.setFont(font, _fit(text, font, DETAIL_SIZE, TEXT_W, 6))
-        pdf.drawString(x + PAD, y + baseline, text)
+        size = _fit(text, chain, DETAIL_SIZE, TEXT_W, 6)
+        draw_pdf_text(pdf, x + PAD, y + baseline, text, chain, size)
 
     pdf.setFillColorRGB(0.3, 0.3, 0.3)
     for note, baseline in zip(CARD_NOTES, NOTE_BASELINES, strict=True):
-        pdf.setFont(font, _fit(note, font, NOTE_SIZE, TEXT_W, 4.5))
-        pdf.drawString(x + PAD, y + baseline, note)
+        size = _fit(note, chain, NOTE_SIZE, TEXT_W, 4.5)
+        draw_pdf_text(pdf, x + PAD, y + baseline, note, chain, size)
 
     _draw_qr(pdf, face.payload, x + QR_X, y + QR_Y, QR_SIZE)
 
 
 def render_sheet(faces: Sequence[CardFace], *, font_path: Path, title: str) -> bytes:
-    """A PDF of the cards, ten to an A4 page, in the order given."""
-    font, covered = register_pdf_font(font_path)
-    _check_glyphs(faces, font_path, covered)
+    """A PDF of the cards, ten to an A4 page, in the order given.
+
+    A name with a character no installed font has still prints, the character as its
+    code; `shortfalls` lists those cards for the person printing.
+    """
+    chain = pdf_chain(font_path)
     out = io.BytesIO()
     pdf = canvas.Canvas(out, pagesize=A4, pageCompression=1)
     pdf.setTitle(title)
@@ -178,7 +204,7 @@ def render_sheet(faces: Sequence[CardFace], *, font_path: Path, title: str) -> b
     for index, face in enumerate(faces):
         if index and index % CARDS_PER_PAGE == 0:
             pdf.showPage()
-        _draw_card(pdf, face, *card_origin(index), font)
+        _draw_card(pdf, face, *card_origin(index), chain)
     pdf.showPage()
     pdf.save()
     return out.getvalue()

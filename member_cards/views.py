@@ -6,6 +6,7 @@ import io
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import cached_property
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
@@ -41,6 +42,7 @@ from ledger import services as ledger
 from ledger.labels import KIND_LABELS
 from member_cards import services, sheets, signing
 from member_cards.forms import CardActionForm, RevokeForm
+from member_cards.labels import card_status_word, household_card_status
 from member_cards.models import MemberCard
 
 bp = Blueprint("member_cards", __name__)
@@ -55,7 +57,6 @@ DEFAULTS: dict[str, Any] = {
     "CJK_FONT_PATH": None,
 }
 
-STATUS_LABELS = {"active": _l("active"), "revoked": _l("revoked"), "replaced": _l("replaced")}
 EVENT_LABELS = {
     "issued": _l("issued"),
     "revoked": _l("revoked"),
@@ -153,10 +154,35 @@ class CardRow:
 class HouseholdCards:
     may_manage: bool
     rows: list[CardRow]
+    household_id: int | None = None
+
+    @cached_property
+    def coded_names(self) -> list[str]:
+        """Names on the village's card sheet that print a character as its code ("[U+4DAE]").
+
+        Asked only by the household page's card section, not by every row of a list.
+        """
+        if not self.may_manage or self.household_id is None:
+            return []
+        return _coded_names(self.household_id)
 
     @property
     def active(self) -> CardRow | None:
         return next((row for row in self.rows if row.active), None)
+
+    @property
+    def status(self) -> str | None:
+        """active, revoked, or None (never issued); what status_word says in words."""
+        return household_card_status(row.status for row in self.rows)
+
+    @property
+    def status_word(self) -> str:
+        # Someone who may not see the cards is told nothing, not "never issued".
+        return card_status_word(self.status) if self.may_manage else ""
+
+
+# Pages outside this package (the balance page's card, any list) say card states in these words.
+bp.add_app_template_global(card_status_word, "card_status_word")
 
 
 @bp.app_template_global()
@@ -175,7 +201,7 @@ def household_cards(household_id: int) -> HouseholdCards:
             id=card.id,
             serial=card.serial,
             status=card.status,
-            status_label=str(STATUS_LABELS.get(card.status, card.status)),
+            status_label=card_status_word(card.status),
             issued_at=_local(card.issued_at),
             ended_at=_local(card.ended_at),
             revoke_reason=card.revoke_reason,
@@ -192,7 +218,34 @@ def household_cards(household_id: int) -> HouseholdCards:
         )
         for card in cards
     ]
-    return HouseholdCards(True, rows)
+    return HouseholdCards(True, rows, household_id)
+
+
+def _coded_names(household_id: int) -> list[str]:
+    """The village sheet's names that no installed font draws whole, as they will print.
+
+    The sheet prints them all the same; the page says which cards need a pen.
+    """
+    try:
+        village = ledger.get_household(db.session, household_id).village
+        heads = services.village_sheet_heads(
+            db.session, actor=current_actor(), village_code=village.code
+        )
+        font = fonts.find_cjk_font(current_app.config.get("CJK_FONT_PATH"))
+        chain = sheets.pdf_chain(font)
+    except DomainError:
+        return []  # no font at all: the sheet link answers that itself
+    names = []
+    for head_id, name in heads:
+        if chain.missing(name + village.name):
+            names.append(
+                _(
+                    "%(name)s (household %(id)s)",
+                    name=chain.shown(name),
+                    id=head_id,
+                )
+            )
+    return names
 
 
 @bp.route("/households/<id:household_id>/cards", methods=["POST"])

@@ -115,7 +115,8 @@ def get_sale(sale_id: int) -> Any:
         "200": {
             "description": "format=text: the receipt as plain text (58 mm: width 32, 80 mm: "
             "width 48). format=escpos: the exact ESC/POS bytes for a `paper` mm printer, in "
-            "`mode` text (GBK in the printer's Chinese mode) or image (a raster image, for "
+            "`mode` text (GBK in the printer's Chinese mode, a line holding characters outside "
+            "GBK as a raster image in its place) or image (a raster image, for "
             "printers without a Chinese font), ending in feed and cut. format=png: the "
             "receipt as image mode prints it.",
             "content": {

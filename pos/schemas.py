@@ -216,7 +216,8 @@ class ReceiptQuery(BaseSchema):
         load_default="text",
         validate=validate.OneOf(["text", "image"]),
         metadata={
-            "description": "format=escpos: text (GBK in the printer's Chinese mode) "
+            "description": "format=escpos: text (GBK in the printer's Chinese mode, a line "
+            "holding characters outside GBK as a raster image in its place) "
             "or image (the receipt as a raster image, for printers without a Chinese font)"
         },
     )

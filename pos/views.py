@@ -6,17 +6,27 @@ import uuid
 from datetime import date
 from typing import Any
 
-from flask import Blueprint, flash, make_response, redirect, render_template, request, url_for
+from flask import (
+    Blueprint,
+    current_app,
+    flash,
+    make_response,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
 from flask_babel import gettext as _
 
 from accounts.auth import Role, current_actor, page_roles_required
 from core.db import db, run_unit_of_work, utcnow
-from core.errors import DomainError, ValidationFailed
-from core.ids import is_id
-from core.scanned import normalize_code, normalize_scanned, parse_scanned_int
+from core.errors import DomainError, NotFound, ValidationFailed
+from core.scanned import normalize_scanned
 from core.templating import problem_box
 from core.timeutil import business_day, local_tz, to_local
 from inventory.forms import read_lines
+from inventory.models import Shop
+from member_cards.signing import Keyring, keyring_from_config
 from pos import services
 from pos.forms import ReturnForm, VoidForm
 from pos.receipts.layout import layout_receipt, render_text
@@ -35,9 +45,9 @@ def _helpers() -> dict[str, Any]:
 @bp.route("/counter")
 @page_roles_required(*SHOP_STAFF)
 def counter() -> Any:
-    shop = services.counter_shop(
-        db.session, actor=current_actor(), shop_code=request.args.get("shop")
-    )
+    shop = _counter_shop("pos.counter")
+    if not isinstance(shop, Shop):
+        return shop
     body = render_template(
         "pos/counter.html",
         shop=shop,
@@ -57,12 +67,37 @@ def counter() -> Any:
 @page_roles_required(*SHOP_STAFF)
 def counter_display() -> Any:
     """The customer display (客显): the counter's cart in large type, on a screen facing them."""
-    shop = services.counter_shop(
-        db.session, actor=current_actor(), shop_code=request.args.get("shop")
-    )
+    shop = _counter_shop("pos.counter_display")
+    if not isinstance(shop, Shop):
+        return shop
     response = make_response(render_template("pos/display.html", shop=shop))
     response.headers["Cache-Control"] = "no-store"
     return response
+
+
+def _counter_shop(endpoint: str) -> Any:
+    """The shop of the counter asked for, or for the county office a page to pick one.
+
+    Staff always get their own shop. The office works at any counter, so without a shop
+    named (or with one that is not there) it is shown the shops to choose from.
+    """
+    actor = current_actor()
+    typed = normalize_scanned((request.args.get("shop") or "").replace("\x00", ""))[:32]
+    if actor.is_admin:
+        problem, status = None, 200
+        if typed:
+            try:
+                return services.counter_shop(db.session, actor=actor, shop_code=typed)
+            except NotFound as exc:
+                problem, status = problem_box(exc), exc.status
+        page = render_template(
+            "pos/counter_shops.html",
+            shops=services.counter_shops(db.session, actor=actor),
+            endpoint=endpoint,
+            problem=problem,
+        )
+        return make_response(page, status)
+    return services.counter_shop(db.session, actor=actor, shop_code=None)
 
 
 @bp.route("/shops/<string:code>/reports/daily")
@@ -83,45 +118,54 @@ def daily_report(code: str) -> Any:
 @bp.route("/shops/<string:code>/sales")
 @page_roles_required(*SHOP_STAFF)
 def sales(code: str) -> Any:
-    """Sale history: by receipt number, household or business day (today by default)."""
+    """Sale history from one box: a receipt, a household's number or head, a scanned card.
+
+    Whatever is typed shows sales or says none were found; only a date that is not one is
+    refused, and on this same page.
+    """
     actor = current_actor()
-    # Typed or scanned (a receipt's QR code), read as API.md says; receipt numbers ignore case.
-    receipt_no = normalize_code((request.args.get("receipt_no") or "").replace("\x00", ""))[:64]
-    typed_household = request.args.get("household_id") or ""
-    household = normalize_scanned(typed_household)
-    household_id = parse_scanned_int(typed_household) if household else None
-    raw_day = request.args.get("date")
+    # Older links (and the API's names) ask by receipt_no or household_id: one box now.
+    names = ("q", "receipt_no", "household_id")
+    typed = next((request.args[name] for name in names if request.args.get(name)), "")
+    date_text = normalize_scanned((request.args.get("date") or "").replace("\x00", ""))[:20]
+    problem, status = None, 200
     try:
-        day = date.fromisoformat(raw_day) if raw_day else None
-        if household and household_id is None:
-            raise ValueError(household)
-    except ValueError as exc:
-        raise ValidationFailed(
-            errors={"date": ["YYYY-MM-DD"], "household_id": ["1, 2, 3…"]}
-        ) from exc
-    if not (receipt_no or household_id or day):
+        day = date.fromisoformat(date_text) if date_text else None
+    except ValueError:
+        day, status = None, 422
+        problem = {
+            "title": _("This is not a date."),
+            "detail": _("Write the date as year-month-day, for example 2026-11-27."),
+            "messages": [],
+        }
+    if not (normalize_scanned(typed) or day):
         day = business_day(utcnow(), local_tz())
-    rows = services.find_sales(
-        db.session,
-        actor=actor,
-        shop_code=code,
-        receipt_no=receipt_no or None,
-        household_id=household_id if household_id and is_id(household_id) else None,
-        day=day,
+    found = services.search_sales(
+        db.session, actor=actor, shop_code=code, text=typed, keyring=_keyring(), day=day
     )
-    exact = [row for row in rows if receipt_no and row.receipt_no.upper() == receipt_no]
-    if len(exact) == 1:
+    if found.kind == services.SearchKind.RECEIPT and len(found.rows) == 1:
         # A scanned receipt (its QR or barcode) goes straight to the sale, to return goods.
-        return redirect(url_for(".sale", sale_id=exact[0].id))
-    return render_template(
+        return redirect(url_for(".sale", sale_id=found.rows[0].id))
+    heads = services.household_heads(
+        db.session, [row.household_id for row in found.rows] + [found.household_id or 0]
+    )
+    body = render_template(
         "pos/sales.html",
         code=code,
-        rows=rows,
-        heads=services.household_heads(db.session, [row.household_id for row in rows]),
-        receipt_no=receipt_no,
-        household_id=household,
+        found=found,
+        rows=found.rows,
+        heads=heads,
+        q=found.text if found.kind != services.SearchKind.CARD else "",
         day=day.isoformat() if day else "",
+        # A date that is not one stays in its field, to be corrected.
+        date_text=date_text if problem else (day.isoformat() if day else ""),
+        problem=problem,
     )
+    return make_response(body, status)
+
+
+def _keyring() -> Keyring:
+    return keyring_from_config(current_app.config)
 
 
 SALE = "/sales/<id:sale_id>"

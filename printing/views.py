@@ -6,6 +6,7 @@ from typing import Any
 
 from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 
 from accounts.auth import Role, current_actor, page_roles_required
 from core.db import db, run_unit_of_work, utcnow
@@ -16,6 +17,35 @@ from printing import services, worker
 from printing.devices import KINDS
 
 bp = Blueprint("pos_printers", __name__)
+
+# How the county office names each way of reaching a printer; the codes stay in the API,
+# config.toml and the print agent's --printer.
+KIND_LABELS = {
+    "network": _l("Network"),
+    "usb": _l("USB"),
+    "serial": _l("Serial port"),
+    "file": _l("Device file"),
+    "cups": _l("CUPS print service"),
+    "lp": _l("Linux print command"),
+    "win32": _l("Windows printer"),
+}
+# The form's fields as its labels say, for messages about them.
+FIELD_LABELS = {
+    "kind": _l("Connection"),
+    "host": _l("Host"),
+    "port": _l("Port"),
+    "timeout": _l("Timeout (seconds)"),
+    "vendor_id": _l("USB vendor id"),
+    "product_id": _l("USB product id"),
+    "in_ep": _l("USB in endpoint"),
+    "out_ep": _l("USB out endpoint"),
+    "devfile": _l("Device"),
+    "baudrate": _l("Baud rate"),
+    "printer_name": _l("Printer name"),
+    "paper_mm": _l("Paper width"),
+    "mode": _l("Chinese"),
+    "profile": _l("Printer model"),
+}
 
 # Form field per connection setting; the kind decides which of them count.
 CONNECTION_FIELDS = (
@@ -45,7 +75,7 @@ def printers() -> Any:
         except DomainError as exc:
             settings, problem = None, exc.detail
         rows.append({"shop": shop, "printer": settings, "problem": problem})
-    return render_template("printing/printers.html", rows=rows)
+    return render_template("printing/printers.html", rows=rows, kind_labels=KIND_LABELS)
 
 
 @bp.route("/printers/<string:code>", methods=["GET", "POST"])
@@ -80,7 +110,7 @@ def printer_edit(code: str) -> Any:
                 )
             )
         except DomainError as exc:
-            problem, status = problem_box(exc), exc.status
+            problem, status = _problem(exc), exc.status
         else:
             flash(_("The printer of %(shop)s was saved.", shop=shop.name), "success")
             return redirect(url_for(".printers"))
@@ -89,17 +119,27 @@ def printer_edit(code: str) -> Any:
         try:
             settings = services.printer_settings(db.session, shop, defaults=defaults)
         except DomainError as exc:
-            settings, problem = None, problem_box(exc)
+            settings, problem = None, _problem(exc)
         current = _settings_values(settings)
     body = render_template(
         "printing/printers_edit.html",
         shop=shop,
         values=current,
         kinds=KINDS,
+        kind_labels=KIND_LABELS,
         problem=problem,
         agent_url=request.host_url.rstrip("/"),
     )
     return body, status
+
+
+def _problem(exc: DomainError) -> dict[str, Any]:
+    """The refusal's box, each field named by its label on the form, not by its code."""
+    errors = exc.extra.get("errors") or {}
+    exc.extra["errors"] = {
+        str(FIELD_LABELS.get(name, name)): texts for name, texts in errors.items()
+    }
+    return problem_box(exc)
 
 
 def _read_form(form: Any) -> dict[str, Any]:

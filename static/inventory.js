@@ -157,15 +157,124 @@
   }
 
   // The stock-take sheet lists every product: a scan counts one more of the matching row.
+  // Counts that differ from the books are shown first and saved on a second Enter.
   function scanCount(form) {
     var scan = form.querySelector("[data-scan]");
     var status = form.querySelector("[data-scan-status]");
-    var rows = Array.prototype.slice.call(form.querySelectorAll("tr[data-sku]"));
+    var rows = Array.prototype.slice.call(form.querySelectorAll(".count-sheet tr[data-sku]"));
+    var review = form.querySelector("[data-count-review]");
+    var reviewLines = form.querySelector("[data-review-lines]");
+    var token = form.querySelector("[data-confirm-token]");
+    // An Enter this soon after the differences appeared is a key bounce or a double press,
+    // not someone who has read them.
+    var SETTLE_MS = 400;
+    var shownAt = 0;
 
     function counted() {
       return rows.some(function (row) {
         return row.querySelector("input[name=counted]").value !== "";
       });
+    }
+
+    // The counted lines in the sheet's order, against the books as the page was drawn.
+    function lines() {
+      var found = [];
+      rows.forEach(function (row) {
+        var text = row.querySelector("input[name=counted]").value.trim();
+        if (text === "") return;
+        found.push({
+          sku: row.dataset.sku,
+          name: row.querySelector("[data-name]").textContent,
+          expected: parseInt(row.dataset.onHand, 10) || 0,
+          // Digits only, as the server reads them; anything else is the server's to refuse.
+          counted: /^[0-9]+$/.test(text) ? Number(text) : NaN,
+        });
+      });
+      return found;
+    }
+
+    // Spelled exactly as inventory.views.count_token spells it on the server.
+    function tokenOf(found) {
+      return found.map(function (line) { return line.expected + ":" + line.counted; }).join(",");
+    }
+
+    function cell(tr, text, className) {
+      var td = document.createElement("td");
+      td.textContent = text;
+      if (className) td.className = className;
+      tr.appendChild(td);
+    }
+
+    function showReview(differing, spelled) {
+      reviewLines.textContent = "";
+      differing.forEach(function (line) {
+        var tr = document.createElement("tr");
+        var delta = line.counted - line.expected;
+        tr.dataset.sku = line.sku;
+        cell(tr, line.sku);
+        cell(tr, line.name);
+        cell(tr, String(line.expected), "num");
+        cell(tr, String(line.counted), "num");
+        cell(tr, (delta > 0 ? "+" : "") + delta, "num strong");
+        reviewLines.appendChild(tr);
+      });
+      token.value = spelled;
+      review.hidden = false;
+      shownAt = Date.now();
+      review.scrollIntoView({ block: "nearest" });
+      say(status, fill(form.dataset.msgReview, { count: differing.length }), true);
+    }
+
+    function dropReview() {
+      if (review.hidden && !token.value) return;
+      review.hidden = true;
+      token.value = "";
+      say(status, form.dataset.msgChanged, false);
+    }
+
+    // May this submission go? Differences go only once shown, read, and still as shown.
+    function mayGo() {
+      var found = lines();
+      if (found.some(function (line) { return !Number.isInteger(line.counted); })) {
+        return true; // the server names what is not a whole number
+      }
+      var differing = found.filter(function (line) { return line.counted !== line.expected; });
+      var spelled = tokenOf(found);
+      if (!differing.length) {
+        token.value = "";
+        return true;
+      }
+      if (!review.hidden && token.value === spelled) {
+        if (Date.now() - shownAt >= SETTLE_MS) return true;
+        say(status, form.dataset.msgLook, true);
+        return false;
+      }
+      showReview(differing, spelled);
+      return false;
+    }
+
+    // In the capture phase on the document: a held-back submission never reaches the
+    // form's own listeners (app.js would take it as sent and disable the buttons).
+    document.addEventListener(
+      "submit",
+      function (event) {
+        if (event.target !== form || mayGo()) return;
+        event.preventDefault();
+        event.stopPropagation();
+        scan.focus();
+      },
+      true
+    );
+
+    form.addEventListener("input", function (event) {
+      if (event.target.name === "counted") dropReview();
+    });
+
+    // Drawn by the server with differences to confirm: confirmable if the sheet still
+    // says what they say.
+    if (token.value) {
+      if (!review.hidden && token.value === tokenOf(lines())) shownAt = Date.now();
+      else dropReview();
     }
 
     function count(code) {
@@ -180,6 +289,7 @@
       }
       var input = row.querySelector("input[name=counted]");
       input.value = String((parseInt(input.value, 10) || 0) + 1);
+      dropReview();
       rows.forEach(function (r) { r.classList.remove("just-scanned"); });
       row.classList.add("just-scanned");
       row.scrollIntoView({ block: "nearest" });

@@ -743,7 +743,7 @@
     if (failedJob) {
       failedBox.dataset.jobId = failedJob.id;
       printerBox.querySelector("[data-printer-error]").textContent = fill(d.msgPrintFailed, {
-        error: failedJob.error_message || failedJob.last_error || "",
+        error: failedJob.error_message || "",
       });
     }
   }

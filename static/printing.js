@@ -25,7 +25,7 @@
         queued: d.msgQueued,
         sending: d.msgSending,
         printed: d.msgPrinted,
-        failed: fill(d.msgFailed, { error: job.error_message || job.last_error || "" }),
+        failed: fill(d.msgFailed, { error: job.error_message || "" }),
       }[job.status] || job.status;
       return "#" + job.id + " " + kind + " · " + state;
     }

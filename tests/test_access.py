@@ -22,6 +22,8 @@ from tests.factories import Factory
 from tests.helpers.pages import csrf_token, login
 
 A, C, M, K, P = "admin", "cadre", "manager", "clerk", "agent"
+# A village group leader: declares deeds for its village, sees no shop.
+R = "reporter"
 PEOPLE = {A, C, M, K}
 PUBLIC = "public"
 
@@ -61,7 +63,7 @@ ACCESS: dict[str, Rule] = {
     "GET ledger_api.household_statement": r(*PEOPLE, village=True),
     "GET ledger_api.verify_ledger": r(A),
     "POST ledger_api.create_rule": r(A, C),
-    "GET ledger_api.list_rules": r(*PEOPLE),
+    "GET ledger_api.list_rules": r(*PEOPLE, R),
     "POST ledger_api.post_award": r(A, C),
     "POST ledger_api.import_awards": r(A, C),
     "POST ledger_api.post_correction": r(A, C),
@@ -126,6 +128,13 @@ ACCESS: dict[str, Rule] = {
     "GET county_api.ten_star": r(A, C),
     "GET county_api.stars": r(A, C),
     "GET county_api.dashboard": r(A, M),
+    # Declarations: group leaders declare; the village's cadres and the office decide.
+    "POST declarations_api.submit_declaration": r(A, C, R),
+    "GET declarations_api.list_declarations": r(A, C, R),
+    "GET declarations_api.get_declaration": r(A, C, R, village=True),
+    "GET declarations_api.declaration_photo": r(A, C, R, village=True),
+    "POST declarations_api.approve_declaration": r(A, C, village=True),
+    "POST declarations_api.reject_declaration": r(A, C, village=True),
     # Pages.
     "GET audit.events": r(A),
     "GET audit.export": r(A),
@@ -164,6 +173,8 @@ ACCESS: dict[str, Rule] = {
     "GET inventory.reorder_levels": r(A, M, shop=True),
     "POST inventory.reorder_levels": r(A, M, shop=True),
     "GET inventory.labels": r(A, M, K),
+    "GET inventory.label_sheet": r(A, M, K),
+    "GET inventory.label_image": r(A, M, K),
     "GET pos.counter": r(A, M, K),
     "GET pos.counter_display": r(A, M, K),
     "GET pos.sales": r(A, M, K, shop=True),
@@ -189,6 +200,17 @@ ACCESS: dict[str, Rule] = {
     "GET county.export_shop_days": r(A, M, shop=True),
     "GET county.export_movements": r(A, M, shop=True),
     "GET county.export_stock": r(A, M, shop=True),
+    "GET declarations.index": r(A, C, R),
+    "GET declarations.new": r(A, C, R),
+    "POST declarations.new": r(A, C, R),
+    "POST declarations.card": r(A, C, R),
+    "GET declarations.review": r(A, C),
+    "POST declarations.approve": r(A, C, village=True),
+    "POST declarations.reject": r(A, C, village=True),
+    "POST declarations.correct": r(A, C, village=True),
+    "GET declarations.detail": r(A, C, R, village=True),
+    "GET declarations.photo": r(A, C, R, village=True),
+    "GET declarations.public": r(A, C, R, village=True),
 }
 
 
@@ -228,6 +250,8 @@ def world(app: Flask, factory: Factory) -> World:
         M: factory.user("manager", shop="GJY"),
         K: factory.user("clerk", shop="GJY"),
         P: factory.user("print_agent", shop="GJY"),
+        R: factory.user("reporter", village="ZJB"),
+        "reporter_b": factory.user("reporter", village="QTP"),
         "cadre_b": factory.user("cadre", village="QTP"),
         "manager_b": factory.user("manager", shop="BSP"),
         "clerk_b": factory.user("clerk", shop="BSP"),
@@ -260,6 +284,7 @@ def world(app: Flask, factory: Factory) -> World:
         defaults=None,
         now=now,
     )
+    declaration = _declaration(app, users[R], home.id)
     db.session.commit()
     values = {
         "household_id": home.id,
@@ -276,8 +301,42 @@ def world(app: Flask, factory: Factory) -> World:
         "filename": "app.css",
         "payload": payload,
         "today": business_day(now, local_tz()).isoformat(),
+        "declaration_id": declaration.id,
+        "position": 1,
+        "village_code": "ZJB",
     }
     return World(values=values, users=users)
+
+
+def _declaration(app: Flask, reporter: Any, household_id: int) -> Any:
+    """A pending declaration with a photo, declared by the group leader (so no office user
+    is its submitter, who may not decide it)."""
+    import io
+
+    from PIL import Image
+
+    from declarations import services as declarations
+    from declarations.photos import prepare_photos
+    from declarations.storage import photo_store_from_config
+
+    picture = io.BytesIO()
+    Image.new("RGB", (200, 150), (30, 120, 60)).save(picture, "JPEG")
+    today = business_day(utcnow(), local_tz())
+    return declarations.submit_declaration(
+        db.session,
+        actor=reporter,
+        now=utcnow(),
+        today=today,
+        submission=declarations.Submission(
+            household_id=household_id,
+            rule_code="CLEAN",
+            happened_on=today,
+            idempotency_key="access-declaration",
+            uploads=(picture.getvalue(),),
+        ),
+        photos=prepare_photos([picture.getvalue()], tz=local_tz()),
+        store=photo_store_from_config(app.config),
+    ).declaration
 
 
 def _bodies(values: dict[str, Any]) -> dict[str, Any]:
@@ -312,6 +371,10 @@ def _bodies(values: dict[str, Any]) -> dict[str, Any]:
         "POST member_cards.issue": {"next": "/"},
         "POST member_cards.reprint": {"next": "/"},
         "POST member_cards.issue_missing": {"next": "/"},
+        "POST declarations_api.approve_declaration": {**key},
+        "POST declarations_api.reject_declaration": {"reason": "照片看不清"},
+        "POST declarations.reject": {"reason": "照片看不清"},
+        "POST declarations.correct": {"reason": "批准有误"},
     }
 
 
@@ -393,7 +456,7 @@ def test_every_endpoint_and_page_answers_each_role_as_the_table_says(app, world)
             problems.append(f"{key}: anonymous got {response.status_code}")
         if spec.roles == PUBLIC:
             continue
-        for role in (A, C, M, K, P):
+        for role in (A, C, M, K, P, R):
             if role in spec.roles:
                 continue
             response = _call(*clients[role], method, path, body)
@@ -403,6 +466,7 @@ def test_every_endpoint_and_page_answers_each_role_as_the_table_says(app, world)
             ("cadre_b", C, spec.village),
             ("manager_b", M, spec.shop),
             ("clerk_b", K, spec.shop),
+            ("reporter_b", R, spec.village),
         ):
             if role in spec.roles and scoped:
                 response = _call(*clients[other], method, path, body)
@@ -412,7 +476,7 @@ def test_every_endpoint_and_page_answers_each_role_as_the_table_says(app, world)
     order = sorted(calls, key=lambda call: (call[1] != "GET", call[0] == "POST auth.logout"))
     for key, method, path, body in order:
         spec = ACCESS[key]
-        roles = [A, C, M, K, P] if spec.roles == PUBLIC else sorted(spec.roles)
+        roles = [A, C, M, K, P, R] if spec.roles == PUBLIC else sorted(spec.roles)
         for role in roles:
             response = _call(*clients[role], method, path, body)
             if response.status_code in (401, 403) or response.status_code >= 500:

@@ -22,6 +22,7 @@ PACKAGES = (
     "pos",
     "printing",
     "county",
+    "declarations",
 )
 # What every domain may use (DESIGN.md, "Shape").
 KERNEL = {"core", "accounts", "audit"}
@@ -38,6 +39,8 @@ ALLOWED = {
     "printing": KERNEL | {"pos", "ledger", "inventory", "member_cards"},
     # The county office's view reads everything and is read by nothing.
     "county": KERNEL | {"ledger", "inventory", "member_cards", "pos"},
+    # Declarations post their awards through the ledger and find households by card.
+    "declarations": KERNEL | {"ledger", "member_cards"},
 }
 MAX_MODULE_LINES = 800
 

@@ -22,9 +22,11 @@ from inventory.services.catalogue import (
 )
 from inventory.services.journal import MAX_LINES, MAX_QUANTITY
 from inventory.services.reports import (
+    CountLine,
     Difference,
     ReconcileReport,
     StockItem,
+    count_preview,
     get_operation,
     list_movements,
     list_stock,
@@ -60,12 +62,14 @@ __all__ = [
     "MAX_QUANTITY",
     "OUTGOING_REASONS",
     "SKU_CHARS",
+    "CountLine",
     "Difference",
     "ProductRef",
     "ReconcileReport",
     "SaleStock",
     "StockItem",
     "adjust_stock",
+    "count_preview",
     "count_stock",
     "create_product",
     "create_shop",

@@ -2,18 +2,20 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import Any
 
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import and_, case, func, not_, or_, select
 from sqlalchemy.orm import Session, joinedload
 
 from accounts.auth import User
 from core.errors import NotFound
 from inventory.models import Product, Shop, StockLevel, StockMovement, StockOperation
-from inventory.services.catalogue import _text_match, get_product
-from inventory.services.journal import _level_filter
-from inventory.services.shops import shop_for_staff
+from inventory.services.catalogue import _resolve, _text_match, get_product
+from inventory.services.journal import _check_lines, _check_quantity, _level_filter
+from inventory.services.shops import shop_for_manager, shop_for_staff
 
 
 def stock_on_hand(session: Session, *, shop: Shop, product: Product) -> int:
@@ -77,6 +79,24 @@ def stock_value(session: Session, *, actor: User, shop_code: str) -> int:
     return int(total or 0)
 
 
+class JournalLine:
+    """A movement as the journal lists it, with its on-hand counted in the journal's order.
+
+    Everything else is the movement's own. The stored `on_hand_after` is the on-hand when
+    the movement was posted; a sale dated earlier than goods received before it (an
+    offline sale synced later) would make that column jump in a list ordered by time.
+    """
+
+    __slots__ = ("movement", "on_hand_after")
+
+    def __init__(self, movement: StockMovement, on_hand_after: int) -> None:
+        self.movement = movement
+        self.on_hand_after = on_hand_after
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.movement, name)
+
+
 def list_movements(
     session: Session,
     *,
@@ -85,21 +105,64 @@ def list_movements(
     sku: str | None = None,
     limit: int | None = None,
     before: int | None = None,
-) -> list[StockMovement]:
-    """The shop's journal, newest first, by keyset on movement id; all of it by default."""
+) -> list[JournalLine]:
+    """The shop's journal, newest first by time (then id); all of it by default.
+
+    `before` is the id of the last line of the previous page.
+    """
     shop = shop_for_staff(session, actor=actor, code=shop_code)
+    here = StockMovement.shop_id == shop.id
+    if sku:
+        here = and_(here, StockMovement.product_id == get_product(session, sku).id)
     stmt = (
         select(StockMovement)
         .options(joinedload(StockMovement.actor), joinedload(StockMovement.operation))
-        .where(StockMovement.shop_id == shop.id)
-        .order_by(StockMovement.id.desc())
+        .where(here)
+        .order_by(StockMovement.created_at.desc(), StockMovement.id.desc())
         .limit(limit)
     )
-    if sku:
-        stmt = stmt.where(StockMovement.product_id == get_product(session, sku).id)
+    newer = None
     if before is not None:
-        stmt = stmt.where(StockMovement.id < before)
-    return list(session.scalars(stmt))
+        at = session.scalar(
+            select(StockMovement.created_at).where(here, StockMovement.id == before)
+        )
+        if at is None:
+            # Not a line of this journal (a hand-made cursor): older by id, as ids run.
+            older = StockMovement.id < before
+        else:
+            older = or_(
+                StockMovement.created_at < at,
+                and_(StockMovement.created_at == at, StockMovement.id < before),
+            )
+        stmt = stmt.where(older)
+        newer = not_(older)
+    movements = list(session.scalars(stmt))
+    return _with_running_on_hand(session, shop.id, movements, newer)
+
+
+def _with_running_on_hand(
+    session: Session, shop_id: int, movements: list[StockMovement], newer: Any
+) -> list[JournalLine]:
+    """Each product's on-hand after each line, counted back from the journal's sum now."""
+    products = {m.product_id for m in movements}
+    if not products:
+        return []
+    columns = [StockMovement.product_id, func.sum(StockMovement.quantity)]
+    if newer is not None:
+        # What moved after the previous page's last line is not on this page's lines.
+        columns.append(func.sum(case((newer, StockMovement.quantity), else_=0)))
+    on_hand: dict[int, int] = {}
+    for product_id, total, *after in session.execute(
+        select(*columns)
+        .where(StockMovement.shop_id == shop_id, StockMovement.product_id.in_(products))
+        .group_by(StockMovement.product_id)
+    ):
+        on_hand[product_id] = int(total or 0) - (int(after[0] or 0) if after else 0)
+    lines = []
+    for movement in movements:
+        lines.append(JournalLine(movement, on_hand[movement.product_id]))
+        on_hand[movement.product_id] -= movement.quantity
+    return lines
 
 
 def other_shop_of(movement: StockMovement) -> Shop | None:
@@ -175,3 +238,45 @@ def reconcile_stock(session: Session, *, actor: User, shop_code: str) -> Reconci
             for pid in bad
         ]
     return report
+
+
+@dataclass(frozen=True)
+class CountLine:
+    """One line of a stock take before it is saved: what the books say and what was counted."""
+
+    product: Product
+    expected: int
+    counted: int
+
+    @property
+    def delta(self) -> int:
+        return self.counted - self.expected
+
+
+def count_preview(
+    session: Session, *, actor: User, shop_code: str, lines: Iterable[tuple[str, int]]
+) -> list[CountLine]:
+    """A stock take's lines against the books, in the order given, before anything is saved.
+
+    So a person sees the differences a count would record and confirms them first.
+    Unknown goods are refused here as count_stock would refuse them.
+    """
+    shop = shop_for_manager(session, actor=actor, code=shop_code)
+    lines = list(lines)
+    # What count_stock would refuse is refused before it is shown for confirming.
+    _check_lines(lines)
+    for _sku, counted in lines:
+        _check_quantity("counted", counted, low=0)
+    products = _resolve(session, [sku for sku, _counted in lines])
+    ids = {product.id for product in products.values()}
+    books = dict(
+        session.execute(
+            select(StockLevel.product_id, StockLevel.on_hand).where(
+                StockLevel.shop_id == shop.id, StockLevel.product_id.in_(ids)
+            )
+        ).all()
+    )
+    return [
+        CountLine(products[sku], int(books.get(products[sku].id, 0)), counted)
+        for sku, counted in lines
+    ]

@@ -6,11 +6,13 @@ spreadsheet imports, statements, and the self-check (verify). Callers import fro
 
 from ledger.models import AccountKind
 from ledger.services.imports import (
+    CHINESE_HEADERS,
     IMPORT_COLUMNS,
+    AwardSheet,
     ImportResult,
-    decode_spreadsheet_text,
+    award_template_workbook,
     import_awards,
-    parse_award_csv,
+    read_award_sheet,
 )
 from ledger.services.posting import (
     ISSUANCE_CODE,
@@ -46,22 +48,24 @@ from ledger.services.verify import VerifyReport, verify_ledger
 # AccountKind and _system_account: bench/checkout.py and tests make shop accounts through
 # them, as they did when this package was one module.
 __all__ = [
+    "CHINESE_HEADERS",
     "IMPORT_COLUMNS",
     "ISSUANCE_CODE",
     "MAX_AWARD_POINTS",
     "MAX_TRANSFER_POINTS",
     "PENALTY_CODE",
     "AccountKind",
+    "AwardSheet",
     "ImportResult",
     "Posting",
     "RedemptionHold",
     "StatementEntry",
     "VerifyReport",
     "_system_account",
+    "award_template_workbook",
     "create_household",
     "create_rule",
     "create_village",
-    "decode_spreadsheet_text",
     "ensure_system_accounts",
     "find_rule",
     "get_household",
@@ -70,11 +74,11 @@ __all__ = [
     "household_statement",
     "import_awards",
     "list_villages",
-    "parse_award_csv",
     "people_count",
     "post_award",
     "post_correction",
     "post_redemption",
+    "read_award_sheet",
     "redeem_points",
     "refund_points",
     "rules_in_force",

@@ -15,6 +15,8 @@ from ledger.services.registry import get_village
 
 # One award or penalty larger than this is a typing mistake, not a deed.
 MAX_AWARD_POINTS = 10_000
+LIMIT_PERIODS = ("day", "week", "month")
+LIMIT_MAX = 1_000
 
 
 def create_rule(
@@ -27,6 +29,8 @@ def create_rule(
     points: int,
     per: str = "household",
     village_code: str | None = None,
+    limit_count: int | None = None,
+    limit_period: str | None = None,
 ) -> PointRule:
     village = None
     if village_code:
@@ -40,6 +44,13 @@ def create_rule(
         )
     if per not in ("household", "person"):
         raise ValidationFailed(errors={"per": [_l("must be household or person")]})
+    # Optional: at most limit_count declarations per household per day, week or month.
+    if (limit_count is None) != (limit_period is None):
+        raise ValidationFailed(errors={"limit_count": [_l("give a limit with its period")]})
+    if limit_count is not None and not 1 <= limit_count <= LIMIT_MAX:
+        raise ValidationFailed(errors={"limit_count": [_l("1 to %(most)s", most=LIMIT_MAX)]})
+    if limit_period not in (None, *LIMIT_PERIODS):
+        raise ValidationFailed(errors={"limit_period": [_l("day, week or month")]})
     clash = select(PointRule.id).where(PointRule.code == code)
     clash = clash.where(
         PointRule.village_id == village.id if village else PointRule.village_id.is_(None)
@@ -47,7 +58,14 @@ def create_rule(
     if session.scalar(clash):
         raise Conflict(_l("rule %(code)s exists here", code=code))
     rule = PointRule(
-        code=code, title=title, points=points, per=per, village=village, created_at=now
+        code=code,
+        title=title,
+        points=points,
+        per=per,
+        village=village,
+        created_at=now,
+        limit_count=limit_count,
+        limit_period=limit_period,
     )
     session.add(rule)
     session.flush()

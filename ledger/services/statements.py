@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import func, select
+from sqlalchemy import and_, case, func, not_, or_, select
 from sqlalchemy.orm import Session, aliased
 
 from ledger.models import Account, AccountKind, Transfer
@@ -28,9 +28,20 @@ class StatementEntry:
 def household_statement(
     session: Session, household_id: int, *, limit: int = 50, before: int | None = None
 ) -> list[StatementEntry]:
-    """The family integrity file, newest first, by keyset on transfer id."""
+    """The family integrity file, newest first by when each entry happened (then by id).
+
+    Ids are the order of posting, and a posting may be dated earlier than one before it
+    (a sale made offline reaches the county later, with its own time), so time orders
+    the file. `balance_after` is the running balance in this same order, counted back
+    from the balance now, so the column reads without jumps. `before` is the id of the
+    last entry of the previous page.
+    """
     household = get_household(session, household_id)
     account_id = household.account.id
+    signed = case(
+        (Transfer.credit_account_id == account_id, Transfer.amount), else_=-Transfer.amount
+    )
+    mine = Transfer.chain_account_id == account_id
     other = aliased(Account)
     stmt = (
         select(Transfer, other.kind, other.code)
@@ -41,26 +52,42 @@ def household_statement(
                 func.nullif(Transfer.debit_account_id, account_id), Transfer.credit_account_id
             ),
         )
-        .where(Transfer.chain_account_id == account_id)
-        .order_by(Transfer.id.desc())
+        .where(mine)
+        .order_by(Transfer.created_at.desc(), Transfer.id.desc())
         .limit(limit)
     )
+    # Read now, not from the identity map: postings move it with Core statements.
+    balance = int(session.scalar(select(Account.balance).where(Account.id == account_id)) or 0)
     if before is not None:
-        stmt = stmt.where(Transfer.id < before)
+        at = session.scalar(select(Transfer.created_at).where(mine, Transfer.id == before))
+        if at is None:
+            # Not an entry of this file (a hand-made cursor): older by id, as ids run.
+            older = Transfer.id < before
+            newer = Transfer.id >= before
+        else:
+            older = or_(
+                Transfer.created_at < at, and_(Transfer.created_at == at, Transfer.id < before)
+            )
+            newer = not_(older)
+        stmt = stmt.where(older)
+        later = session.scalar(select(func.coalesce(func.sum(signed), 0)).where(mine, newer))
+        balance -= int(later or 0)
     entries = []
     for transfer, other_kind, other_code in session.execute(stmt):
+        points = signed_points(transfer, account_id)
         entries.append(
             StatementEntry(
                 id=transfer.id,
                 at=transfer.created_at,
                 kind=transfer.kind,
-                points=signed_points(transfer, account_id),
-                balance_after=transfer.balance_after,
+                points=points,
+                balance_after=balance,
                 reason=transfer.reason,
                 shop_code=other_code.partition(":")[2] if other_kind == AccountKind.SHOP else None,
                 sale_id=transfer.sale_id,
             )
         )
+        balance -= points
     return entries
 
 

@@ -1,9 +1,15 @@
-"""ESC/POS bytes of printable lines: GBK text in the printer's Chinese mode, or a raster image."""
+"""ESC/POS bytes of printable lines: Chinese text in the printer's own font, or a raster image.
+
+Text mode sends GBK, or GB18030 when the printer's profile says so ("TM-T88V gb18030");
+a line with a character the printer's character set lacks (䶮 on a GBK printer, an emoji
+anywhere) goes as a small raster image of that line, so every name prints right.
+"""
 
 from __future__ import annotations
 
 import copy
 import io
+import unicodedata
 from collections.abc import Sequence
 from functools import lru_cache
 from pathlib import Path
@@ -11,13 +17,17 @@ from pathlib import Path
 import qrcode
 from escpos.capabilities import BaseProfile, get_profile_class
 from escpos.printer import Dummy
-from PIL import Image, ImageDraw, ImageFont
+from PIL import Image, ImageDraw
 from qrcode.constants import ERROR_CORRECT_M
 
-from core.fonts import find_cjk_font
-from pos.receipts.layout import PAPER, PrintLine, char_columns, encode_gbk
+from core.fonts import FontChain, font_chain, image_font
+from pos.receipts.layout import PAPER, PrintLine, char_columns
 
 MODES = ("text", "image")
+# The Chinese character sets a printer's profile may name: GBK, which every Chinese ESC/POS
+# printer has, unless the profile says GB18030.
+CHARSETS = ("gbk", "gb18030")
+DEFAULT_CHARSET = "gbk"
 
 # FS & enters the Chinese character mode of GBK printers, FS . leaves it.
 FS_CHINESE_ON = b"\x1c\x26"
@@ -36,8 +46,9 @@ LINE_DOTS = 30
 BASELINE = 23
 QR_BOX_DOTS = 6
 QR_BORDER = 4
-# Anti-aliased glyphs go to paper darker than they look: ink anything at least half grey.
-THRESHOLD = [0 if v < 128 else 255 for v in range(256)]
+# Anti-aliased glyphs go to paper darker than they look: ink anything darker than light grey,
+# or the hairline strokes of the Mincho fallback faces (HanaMin, for rare names) vanish.
+THRESHOLD = [0 if v < 160 else 255 for v in range(256)]
 
 
 def paper(paper_mm: int) -> tuple[int, int]:
@@ -47,15 +58,39 @@ def paper(paper_mm: int) -> tuple[int, int]:
         raise ValueError(f"paper must be one of {sorted(PAPER)} mm, not {paper_mm}") from None
 
 
+def parse_profile(text: str | None) -> tuple[str | None, str]:
+    """A printer's profile setting: (python-escpos profile name or None, character set).
+
+    The setting is the python-escpos profile name, optionally with the printer's Chinese
+    character set as a word of its own: "TM-T88V gb18030", or "gb18030" alone.
+    """
+    name: str | None = None
+    charset = DEFAULT_CHARSET
+    for word in (text or "").split():
+        if word.lower() in CHARSETS:
+            charset = word.lower()
+        elif name is None:
+            name = word
+        else:
+            raise ValueError(f"unknown printer profile {text!r}")
+    return name, charset
+
+
+def profile_charset(text: str | None) -> str:
+    """The Chinese character set the printer's profile names (gbk unless it says gb18030)."""
+    return parse_profile(text)[1]
+
+
 @lru_cache(maxsize=64)
 def printer_profile(name: str | None, dots: int) -> BaseProfile:
     """The python-escpos profile `name`, told how wide the paper prints when it does not know.
 
     The profile decides which cut the printer gets; a profile that prints narrower than the
-    paper cannot take the receipt image.
+    paper cannot take the receipt image. A character set word in `name` is set aside.
     """
+    escpos_name, _charset = parse_profile(name)
     try:
-        base = get_profile_class(name or "default")
+        base = get_profile_class(escpos_name or "default")
     except KeyError:
         raise ValueError(f"unknown printer profile {name!r}") from None
     data = copy.deepcopy(base.profile_data)
@@ -90,10 +125,12 @@ def render_escpos(
     profile: str | None = None,
     font_path: str | Path | None = None,
 ) -> bytes:
-    """ESC @, the receipt as GBK text or as one image, then feed and cut.
+    """ESC @, the receipt as Chinese text or as one image, then feed and cut.
 
-    `profile` names a python-escpos printer profile (what it can cut, how wide it prints);
-    `font_path` is the CJK font image mode draws with (default: core.fonts.find_cjk_font).
+    `profile` names a python-escpos printer profile (what it can cut, how wide it prints)
+    and the printer's character set; `font_path` is the CJK font images are drawn with
+    first (then the fonts found on the machine). Text mode needs a font only for a line
+    the printer's character set cannot print.
     """
     _columns, dots = paper(paper_mm)
     if mode not in MODES:
@@ -101,7 +138,7 @@ def render_escpos(
     printer = _printer(profile, dots)
     printer._raw(ESC_INIT)
     if mode == "text":
-        _send_text(printer, lines, dots)
+        _send_text(printer, lines, dots, profile_charset(profile), font_path)
     else:
         image = render_image(lines, paper_mm=paper_mm, font_path=font_path)
         printer.image(image, impl=IMAGE_IMPL)
@@ -121,15 +158,63 @@ def _centered(image: Image.Image, dots: int) -> Image.Image:
     return canvas
 
 
-def _send_text(printer: Dummy, lines: Sequence[PrintLine], dots: int) -> None:
+def _cjk_ideograph(code: int) -> bool:
+    # The unified ideographs GB18030 printers carry: the main block, Extensions A and B.
+    return 0x4E00 <= code <= 0x9FFF or 0x3400 <= code <= 0x4DBF or 0x20000 <= code <= 0x2A6DF
+
+
+@lru_cache(maxsize=8192)
+def printable(char: str, charset: str) -> bool:
+    """The printer's own font has the character in this character set.
+
+    A GB18030 printer has GB18030's two-byte codes and the ideographs of its four-byte range
+    (Extensions A and B); the rest of that range (emoji, other scripts) and private-use
+    codes are in neither set's font.
+    """
+    if " " <= char < "\x7f":
+        return True
+    if unicodedata.category(char) == "Co":
+        return False
+    try:
+        encoded = char.encode(charset)
+    except UnicodeEncodeError:
+        return False
+    return charset == "gbk" or len(encoded) == 2 or _cjk_ideograph(ord(char))
+
+
+def encode_line(text: str, charset: str) -> bytes | None:
+    """The bytes of a line in the printer's character set; None when it cannot print it all."""
+    if all(printable(char, charset) for char in text):
+        return text.encode(charset)
+    return None
+
+
+def _send_text(
+    printer: Dummy,
+    lines: Sequence[PrintLine],
+    dots: int,
+    charset: str,
+    font_path: str | Path | None,
+) -> None:
     out: list[bytes] = [FS_CHINESE_ON]
     bold = double = False
+    chain: FontChain | None = None
+
+    def send_image(image: Image.Image) -> None:
+        printer._raw(b"".join(out))
+        out.clear()
+        printer.image(image, impl=IMAGE_IMPL)
+
     for line in lines:
         if line.qr is not None:
-            printer._raw(b"".join(out))
-            out = []
             # An image, not the printer's own QR command: older GBK printers lack GS ( k.
-            printer.image(_centered(qr_image(line.qr), dots), impl=IMAGE_IMPL)
+            send_image(_centered(qr_image(line.qr), dots))
+            continue
+        encoded = encode_line(line.text, charset)
+        if encoded is None:
+            # A name the printer's font lacks: drawn in ours, so it is right on paper.
+            chain = chain or font_chain(font_path)
+            send_image(_line_image(line, dots, chain))
             continue
         if line.double != double:
             double = line.double
@@ -137,7 +222,7 @@ def _send_text(printer: Dummy, lines: Sequence[PrintLine], dots: int) -> None:
         if line.bold != bold:
             bold = line.bold
             out.append(BOLD[bold])
-        out.append(encode_gbk(line.text))
+        out.append(encoded)
         out.append(b"\n")
     if bold:
         out.append(BOLD[False])
@@ -147,15 +232,17 @@ def _send_text(printer: Dummy, lines: Sequence[PrintLine], dots: int) -> None:
     printer._raw(b"".join(out))
 
 
-@lru_cache(maxsize=8)
-def _font(path: str, size: int) -> ImageFont.FreeTypeFont:
-    return ImageFont.truetype(path, size)
-
-
 @lru_cache(maxsize=8192)
-def _glyph(path: str, ch: str, columns: int, bold: bool, scale: int) -> Image.Image:
-    """One character in its cell, 1-bit; wider glyphs (Latin 'W') are squeezed into it."""
-    font = _font(path, FONT_PX * scale)
+def _glyph(chain: FontChain, ch: str, columns: int, bold: bool, scale: int) -> Image.Image:
+    """One character in its cell, 1-bit; wider glyphs (Latin 'W') are squeezed into it.
+
+    Drawn by the first font of the chain that has it; a character none has is a box with
+    its code in it (4D over AE for U+4DAE), which a clerk can read out.
+    """
+    face = chain.face_for(ch)
+    if face is None:
+        return _code_box(chain, ch, columns, scale)
+    font = image_font(face, FONT_PX * scale)
     width, height = columns * CELL_DOTS * scale, LINE_DOTS * scale
     advance = font.getlength(ch)
     canvas_width = max(width, int(advance) + 2 * scale)
@@ -169,16 +256,52 @@ def _glyph(path: str, ch: str, columns: int, bold: bool, scale: int) -> Image.Im
     return im.point(THRESHOLD, "1")
 
 
-def _font_path(font_path: str | Path | None) -> str:
-    return str(font_path or find_cjk_font(None))
+def _code_box(chain: FontChain, ch: str, columns: int, scale: int) -> Image.Image:
+    """A box in the character's cell with its code point in two rows of hex digits."""
+    width, height = columns * CELL_DOTS * scale, LINE_DOTS * scale
+    im = Image.new("L", (width, height), 255)
+    draw = ImageDraw.Draw(im)
+    top, bottom = scale, (BASELINE + 1) * scale
+    draw.rectangle((0, top, width - 1, bottom), outline=0, width=scale)
+    code = f"{ord(ch):04X}"
+    half = (len(code) + 1) // 2
+    if chain.placeholder_face is not None:
+        size = max(6, min((bottom - top) // 2, 2 * (width - 2 * scale) // half))
+        font = image_font(chain.placeholder_face, size)
+        middle = (top + bottom) / 2
+        draw.text((width / 2, middle), code[:half], font=font, fill=0, anchor="md")
+        draw.text((width / 2, middle + scale), code[half:], font=font, fill=0, anchor="ma")
+    return im.point(THRESHOLD, "1")
+
+
+def _draw_line(canvas: Image.Image, line: PrintLine, top: int, chain: FontChain) -> None:
+    scale = 2 if line.double else 1
+    col = 0
+    for ch in line.text:
+        cols = char_columns(ch)
+        if ch != " ":
+            glyph = _glyph(chain, ch, cols, line.bold, scale)
+            canvas.paste(glyph, (col * CELL_DOTS * scale, top))
+        col += cols
+
+
+def _line_image(line: PrintLine, dots: int, chain: FontChain) -> Image.Image:
+    """One text line as image mode draws it, for a line the printer's font cannot print."""
+    canvas = Image.new("1", (dots, LINE_DOTS * (2 if line.double else 1)), 1)
+    _draw_line(canvas, line, 0, chain)
+    return canvas
 
 
 def render_image(
     lines: Sequence[PrintLine], *, paper_mm: int, font_path: str | Path | None = None
 ) -> Image.Image:
-    """The lines drawn as the printer's font would print them: 1-bit, exactly the paper's dots."""
+    """The lines drawn as the printer's font would print them: 1-bit, exactly the paper's dots.
+
+    Each character comes from the first font of the chain (`font_path`, then the fonts
+    found on the machine) that has it.
+    """
     _columns, dots = paper(paper_mm)
-    path = _font_path(font_path)
+    chain = font_chain(font_path)
     blocks: list[tuple[int, Image.Image | PrintLine]] = []
     height = 0
     for line in lines:
@@ -193,15 +316,8 @@ def render_image(
     for top, block in blocks:
         if isinstance(block, Image.Image):
             canvas.paste(block, ((dots - block.width) // 2, top))
-            continue
-        scale = 2 if block.double else 1
-        col = 0
-        for ch in block.text:
-            cols = char_columns(ch)
-            if ch != " ":
-                glyph = _glyph(path, ch, cols, block.bold, scale)
-                canvas.paste(glyph, (col * CELL_DOTS * scale, top))
-            col += cols
+        else:
+            _draw_line(canvas, block, top, chain)
     return canvas
 
 

@@ -128,8 +128,9 @@ class ReportData:
 def char_columns(ch: str) -> int:
     """Columns one (clean) character takes: its GBK byte length.
 
-    A character GBK lacks is printed as '?' or '？' in text mode (see `encode_gbk`), and
-    drawn as itself in image mode; either way it takes the columns its East Asian width says.
+    A character GBK lacks (䶮, 𠮷, an emoji) prints as a GB18030 printer's full-width
+    character or in a small image of its line (pos.receipts.escpos); either way it takes the
+    columns its East Asian width says.
     """
     if ch < "\x80":
         return 1
@@ -147,46 +148,38 @@ def gbk_columns(text: str) -> int:
         return sum(char_columns(ch) for ch in text)
 
 
-@lru_cache(maxsize=4096)
-def _gbk_char(ch: str) -> bytes:
-    try:
-        return ch.encode("gbk")
-    except UnicodeEncodeError:
-        # Same columns as the character it stands for, so the layout still lines up.
-        return "？".encode("gbk") if char_columns(ch) == 2 else b"?"
-
-
-def encode_gbk(text: str) -> bytes:
-    """The bytes text mode sends; characters GBK lacks become '?' of the same width."""
-    try:
-        return text.encode("gbk")
-    except UnicodeEncodeError:
-        return b"".join(_gbk_char(ch) for ch in text)
+def _variation_selector(ch: str) -> bool:
+    code = ord(ch)
+    return 0xFE00 <= code <= 0xFE0F or 0xE0100 <= code <= 0xE01EF
 
 
 def clean(text: object) -> str:
     """Printable text only: control characters would be commands to the printer.
 
-    Line breaks and other spacing become a space, format characters vanish, private-use,
-    surrogate and unassigned code points become '?'.
+    Line breaks and other spacing become a space; format characters and variation selectors
+    (hints without a column of their own) vanish; a lone surrogate, which no encoder takes,
+    becomes U+FFFD. Private-use and unassigned code points stay: they print as images of
+    their line, drawn by a font that has them or as their code.
     """
     value = str(text)
-    if value.isprintable():
+    if value.isprintable() and not any(_variation_selector(ch) for ch in value):
         return value
     out = []
     for ch in value:
+        if _variation_selector(ch):
+            continue
         if ch.isprintable():
             out.append(ch)
             continue
         category = unicodedata.category(ch)
         if category == "Cf":
             continue
-        if ch == "\u3000":
+        if ch == "\u3000" or category in ("Co", "Cn"):
             out.append(ch)
         elif category in ("Cc", "Zs", "Zl", "Zp"):
             out.append(" ")
         else:
-            out.append("?")
+            out.append("\ufffd")
     return "".join(out)
 
 

@@ -4,8 +4,22 @@ Split by topic (the counter's look-ups, selling, sale history, returns and voids
 report, what goes on paper); every public name is here, so callers import `pos.services`.
 """
 
-from pos.services.counter import Customer, Goods, counter_shop, find_customer, find_goods
-from pos.services.history import find_sales, get_sale, household_heads
+from pos.services.counter import (
+    Customer,
+    Goods,
+    counter_shop,
+    counter_shops,
+    find_customer,
+    find_goods,
+)
+from pos.services.history import (
+    SalesSearch,
+    SearchKind,
+    find_sales,
+    get_sale,
+    household_heads,
+    search_sales,
+)
 from pos.services.limits import MAX_LINES, MAX_QUANTITY, MAX_REASON
 from pos.services.printouts import (
     daily_report_escpos,
@@ -38,7 +52,10 @@ __all__ = [
     "SaleLineView",
     "SaleResult",
     "SaleView",
+    "SalesSearch",
+    "SearchKind",
     "counter_shop",
+    "counter_shops",
     "daily_report",
     "daily_report_csv",
     "daily_report_escpos",
@@ -56,5 +73,6 @@ __all__ = [
     "sale_receipt",
     "sale_receipt_escpos",
     "sale_receipt_png",
+    "search_sales",
     "void_sale",
 ]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from flask_babel import lazy_gettext as _l
@@ -103,6 +104,16 @@ def counter_shop(session: Session, *, actor: User, shop_code: str | None) -> Sho
     """The shop whose counter the actor works: their own, or any for the county office."""
     code = actor.shop_code if not actor.is_admin else shop_code
     if not code:
-        raise NotFound(_l("choose a shop: /counter?shop=<code>"))
+        raise NotFound(_l("choose the shop whose counter to open"))
     actor.require_shop_staff(code)
     return inventory.get_shop(session, code)
+
+
+def counter_shops(session: Session, *, actor: User) -> Sequence[Shop]:
+    """The shops whose counter the actor may open: every shop for the county office."""
+    if actor.is_admin:
+        return inventory.list_shops(session)
+    if not actor.shop_code:
+        return []
+    actor.require_shop_staff(actor.shop_code)
+    return [inventory.get_shop(session, actor.shop_code)]

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from escpos.capabilities import get_profile_class
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -17,7 +18,7 @@ from accounts.auth import User
 from core.errors import ValidationFailed
 from inventory import services as inventory
 from inventory.models import Shop
-from pos.receipts.escpos import paper, printer_profile
+from pos.receipts.escpos import paper, parse_profile, printer_profile
 from printing.devices import KINDS
 from printing.models import Printer
 
@@ -89,12 +90,9 @@ def validate_printer(
     if mode not in MODES:
         errors["mode"] = [_l("text or image")]
     if profile is not None and (len(profile) > 64 or not profile.strip()):
-        errors["profile"] = [_l("a python-escpos profile name, at most 64 characters")]
+        errors["profile"] = [_l("a printer model name, at most 64 characters")]
     elif profile is not None and paper_mm in PAPER_SIZES:
-        try:
-            printer_profile(profile, paper(paper_mm)[1])
-        except ValueError as exc:
-            errors["profile"] = [str(exc)]
+        errors.update(_profile_errors(profile, paper_mm))
     clean: dict[str, Any] = {}
     for key in _CONNECTION_KEYS[kind]:
         value = connection.get(key)
@@ -109,6 +107,36 @@ def validate_printer(
     if errors:
         raise ValidationFailed(errors=errors)
     return clean
+
+
+def _profile_errors(profile: str, paper_mm: int) -> dict[str, list[Any]]:
+    # python-escpos says why in English; the county office reads what to do instead.
+    try:
+        # The model without the character set word ("TM-T88V gb18030"): pos.receipts.escpos.
+        get_profile_class(parse_profile(profile)[0] or "default")
+    except (KeyError, ValueError):
+        return {
+            "profile": [
+                _l(
+                    "no printer model %(name)s is known: leave it empty, or enter the model "
+                    "from the printer's manual",
+                    name=profile,
+                )
+            ]
+        }
+    try:
+        printer_profile(profile, paper(paper_mm)[1])
+    except ValueError:
+        return {
+            "profile": [
+                _l(
+                    "printer model %(name)s prints narrower than %(mm)s mm paper",
+                    name=profile,
+                    mm=paper_mm,
+                )
+            ]
+        }
+    return {}
 
 
 def _connection_value(key: str, value: Any) -> Any:

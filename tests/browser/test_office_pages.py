@@ -100,7 +100,7 @@ def test_csv_upload_with_a_bad_line_shows_each_line(page, live_server, village):
     assert result.locator("#created").inner_text() == "1"
     assert result.locator("#failed").inner_text() == "1"
     error = result.locator("table.errors tbody tr").first.inner_text()
-    assert error.startswith("3") and "未找到" in error and "999999" in error
+    assert error.startswith("3") and "没有编号为 999999 的农户" in error and "999999" in error
     lines = result.locator("table.lines tbody tr")
     assert lines.count() == 2
     assert "已记入" in lines.nth(0).inner_text() and "未记入" in lines.nth(1).inner_text()

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
 import io
+import json
 import tarfile
 import threading
 import time
@@ -22,6 +24,7 @@ from config.cli import main
 from config.settings import normalize_database_url
 from core.db import db
 from core.timeutil import local_tz
+from declarations.storage import THUMBNAIL, photo_store_from_config
 from ledger.services import verify_ledger
 from member_cards import services as cards
 from member_cards.signing import keyring_from_config
@@ -181,3 +184,57 @@ def test_damaged_or_foreign_archives_are_refused_before_anything_changes(app, tm
             dst.addfile(member, io.BytesIO(data))
     result = runner.invoke(main, ["restore", "--force", str(damaged)])
     assert result.exit_code == 1 and "damaged" in result.output
+
+
+def test_declaration_photos_travel_with_the_backup(tmp_path):
+    # A village's evidence for its points: a restore without the photos would show their
+    # declarations with "the photo's file is missing".
+    source = _instance(tmp_path / "a", f"sqlite:///{tmp_path / 'a' / 'integrity.db'}")
+    assert _invoke(source, "init-db").exit_code == 0
+    store = photo_store_from_config(source.config)
+    digest = hashlib.sha256(b"photo").hexdigest()
+    store.put(digest, b"photo")
+    store.put(digest, b"thumbnail", THUMBNAIL)
+    (store.root / "notes.txt").write_text("not a photo")
+
+    archive = tmp_path / "nightly.tar.gz"
+    with source.app_context():
+        assert _invoke(source, "backup", str(archive)).exit_code == 0
+    with tarfile.open(archive) as tar:
+        photos = sorted(n for n in tar.getnames() if n.startswith("photos/"))
+    assert photos == [
+        f"photos/{digest[:2]}/{digest[2:4]}/{digest}.jpg",
+        f"photos/{digest[:2]}/{digest[2:4]}/{digest}.thumb.jpg",
+    ]
+
+    target = _instance(tmp_path / "b", f"sqlite:///{tmp_path / 'b.db'}")
+    with target.app_context():
+        result = _invoke(target, "restore", str(archive))
+        assert result.exit_code == 0, result.output
+    restored = photo_store_from_config(target.config)
+    assert restored.root != store.root
+    assert restored.read(digest) == b"photo"
+    assert restored.read(digest, THUMBNAIL) == b"thumbnail"
+    assert not (restored.root / "notes.txt").exists()
+
+
+def test_a_photo_member_outside_the_photo_names_is_refused(app, tmp_path, runner):
+    archive = tmp_path / "good.tar.gz"
+    assert runner.invoke(main, ["backup", str(archive)]).exit_code == 0
+    forged = tmp_path / "forged.tar.gz"
+    body = b"#!/bin/sh\n"
+    with tarfile.open(archive) as src, tarfile.open(forged, "w:gz") as dst:
+        manifest = json.loads(src.extractfile("manifest.json").read())  # type: ignore[union-attr]
+        manifest["members"]["photos/../../evil.sh"] = hashlib.sha256(body).hexdigest()
+        for member in src.getmembers():
+            data = src.extractfile(member).read()  # type: ignore[union-attr]
+            if member.name == "manifest.json":
+                data = json.dumps(manifest).encode()
+                member.size = len(data)
+            dst.addfile(member, io.BytesIO(data))
+        info = tarfile.TarInfo("photos/../../evil.sh")
+        info.size = len(body)
+        dst.addfile(info, io.BytesIO(body))
+    result = runner.invoke(main, ["restore", "--force", str(forged)])
+    assert result.exit_code == 1 and "unexpected member" in result.output
+    assert not (tmp_path / "evil.sh").exists()

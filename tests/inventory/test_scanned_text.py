@@ -235,6 +235,10 @@ def test_the_count_sheet_reads_full_width_codes_and_counts(signed_in, factory, s
         "sku": [full_width("OIL-5L"), full_width("rice-10")],
         "counted": ["", full_width("13")],
     }
+    # The difference is shown first; confirmed as shown, it is saved.
+    shown = signed_in.post(url, data=data).get_data(as_text=True)
+    data["confirm"] = form_value(shown, "confirm")
+    assert data["confirm"] == "10:13"
     response = signed_in.post(url, data=data)
     assert response.status_code == 302, response.get_data(as_text=True)
     assert (on_hand(shop, rice), on_hand(shop, oil)) == (13, 5)

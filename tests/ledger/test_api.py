@@ -209,6 +209,8 @@ def test_rules_create_and_in_force(client, factory, admin_headers):
         "points": 3,
         "per": "household",
         "village_code": None,
+        "limit_count": None,
+        "limit_period": None,
     }
     assert post({"code": "GAMBLING", "title": "聚众赌博", "points": -10, "per": "person"}).json[
         "per"

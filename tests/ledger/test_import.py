@@ -49,7 +49,7 @@ def test_good_rows_post_and_bad_rows_come_back_by_line(client, setup):
         + "999999,VOLUNTEER,1,,k4\n"  # line 5: no such household
         + f"{h1},NOPE,1,,k5\n"  # line 6: no such rule
         + f"{h1},VOLUNTEER,9,,k6\n"  # line 7: more persons than the household has
-        + f"{h1},VOLUNTEER,1,,\n"  # line 8: no key
+        + f"{h1},VOLUNTEER,1,,\n"  # line 8: no key, so one derived from the file: +2
         + f"{h1},,1,,k8\n"  # line 9: no rule
         + f"{h1},VOLUNTEER,--5,,k9\n"  # line 10: garbled number
         + f"{h1},VOLUNTEER,²,,k10\n"  # line 11: a digit int() refuses
@@ -59,13 +59,12 @@ def test_good_rows_post_and_bad_rows_come_back_by_line(client, setup):
     )
     r = _import(client, setup, csv)
     assert r.status_code == 200, r.json
-    assert (r.json["created"], r.json["replayed"]) == (3, 0)
+    assert (r.json["created"], r.json["replayed"]) == (4, 0)
     assert [(e["line"], e["code"]) for e in r.json["errors"]] == [
         (4, "validation_error"),
         (5, "not_found"),
         (6, "not_found"),
         (7, "validation_error"),
-        (8, "validation_error"),
         (9, "validation_error"),
         (10, "validation_error"),
         (11, "validation_error"),
@@ -74,8 +73,8 @@ def test_good_rows_post_and_bad_rows_come_back_by_line(client, setup):
     ]
     assert all(e["detail"] for e in r.json["errors"])
     assert "household_id" in r.json["errors"][0]["detail"]
-    assert _balances(client, setup) == (6, -3)
-    assert count_rows(Transfer) == 3
+    assert _balances(client, setup) == (8, -3)
+    assert count_rows(Transfer) == 4
 
 
 def test_second_upload_replays_instead_of_posting_twice(client, setup):
@@ -138,7 +137,7 @@ def test_unreadable_files_are_422(client, setup):
     for label, data in (
         ("empty", b""),
         ("bom only", "\ufeff".encode()),
-        ("missing column", b"household_id,rule_code,persons,reason\n1,VOLUNTEER,1,x\n"),
+        ("missing column", b"household_id,persons,reason\n1,1,x\n"),
         ("not text", b"household_id\xff\xfe\n"),
         ("nul", HEADER.encode() + b"1,\x00,1,,k\n"),
         ("utf-16", (HEADER + f"{setup['h1']},VOLUNTEER,1,,k\n").encode("utf-16")),

@@ -13,6 +13,7 @@ from sqlalchemy import func, select
 
 from accounts.auth import Role
 from core.db import db
+from core.spreadsheets import XLSX_MIMETYPE
 from ledger.models import Household, PointRule, Transfer, Village
 from tests.factories import PASSWORD
 from tests.helpers.pages import hidden_fields, login
@@ -564,8 +565,9 @@ def test_csv_upload_shows_each_line(as_admin, county):
     page = text(response)
     assert response.status_code == 200
     assert re.search(r'id="created">2<', page) and re.search(r'id="failed">1<', page)
-    assert re.search(r'<td class="num">3</td><td>未找到 <span class="muted">\(not_found\)', page)
-    assert "没有编号为 999999 的农户" in page
+    # The line and what is wrong in plain words, not a machine code.
+    assert re.search(r'<td class="num">3</td><td>没有编号为 999999 的农户</td>', page)
+    assert "not_found" not in page
     assert balance_of(county["home"]) == 14 and balance_of(county["away"]) == 45
 
     again = text(upload(as_admin, body))
@@ -577,7 +579,7 @@ def test_csv_upload_shows_each_line(as_admin, county):
     ("body", "message"),
     [
         (b"", "文件是空的"),
-        (b"\x00\x01\x02binary", "不是 CSV 文本"),
+        (b"\x00\x01\x02binary", "这个文件不是表格"),
         (b"a,b,c\r\n1,2,3\r\n", "缺少列"),
         (b"\xff\xfe\xfa\xfb\xfc", "既不是 UTF-8"),
     ],
@@ -591,7 +593,7 @@ def test_csv_upload_refusals(as_admin, county, body, message):
 def test_csv_upload_needs_a_file(as_admin, county):
     token = hidden_fields(text(as_admin.get("/awards/import")))["csrf_token"]
     response = as_admin.post("/awards/import", data={"csrf_token": token})
-    assert response.status_code == 422 and "请选择要上传的 CSV 文件" in text(response)
+    assert response.status_code == 422 and "请选择要上传的 Excel 或 CSV 文件" in text(response)
 
 
 def test_csv_upload_row_limit(app, as_admin, county):
@@ -611,15 +613,17 @@ def test_csv_upload_too_large_is_a_readable_413(app, as_admin, county):
     assert "文件太大" in text(response)
 
 
-def test_csv_template_download(as_cadre, county):
-    response = as_cadre.get("/awards/import/template.csv")
+def test_template_download_is_a_workbook(as_cadre, county):
+    import io
+
+    from openpyxl import load_workbook
+
+    response = as_cadre.get("/awards/import/template.xlsx")
     assert response.status_code == 200
-    assert response.mimetype == "text/csv"
+    assert response.mimetype == XLSX_MIMETYPE
     assert "attachment" in response.headers["Content-Disposition"]
-    assert response.data.startswith(b"\xef\xbb\xbf")
-    assert response.data[3:].decode().strip() == (
-        "household_id,rule_code,persons,reason,idempotency_key"
-    )
+    sheet = load_workbook(io.BytesIO(response.data)).worksheets[0]
+    assert [c.value for c in sheet[1]] == ["户号", "规则", "人数", "事由"]
 
 
 # --- garbage never answers 500 -------------------------------------------------------

@@ -172,11 +172,20 @@ def test_no_font_anywhere_names_where_it_looked(monkeypatch: pytest.MonkeyPatch)
     assert "fonts-wqy-microhei" in str(raised.value.detail)
 
 
+@needs_cjk_font
 @pytest.mark.skipif(not DEJAVU.is_file(), reason="DejaVu fonts not installed")
-def test_a_font_without_chinese_is_refused_rather_than_printing_boxes() -> None:
+def test_a_font_without_chinese_is_completed_by_the_installed_ones(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # CJK_FONT_PATH names a Latin font: the Chinese comes from the fonts found on the machine.
+    pdf = sheets.render_sheet(faces(1), font_path=DEJAVU, title="t")
+    assert b"DejaVuSans" in pdf and b"WenQuanYiMicroHei" in pdf
+    # With nothing else installed, the card's own words cannot print: the set-up is refused.
+    monkeypatch.setattr(fonts, "fallback_candidates", lambda: ())
     with pytest.raises(FontMissing) as raised:
         sheets.render_sheet(faces(1), font_path=DEJAVU, title="t")
-    assert str(DEJAVU) in str(raised.value.detail)
+    assert str(DEJAVU) in str(raised.value.extra.get("font_path"))
+    assert "长" in str(raised.value.detail)
     assert isinstance(raised.value, DomainError)
 
 

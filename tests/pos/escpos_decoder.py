@@ -64,8 +64,11 @@ class _State:
         self.height = 1
 
 
-def decode(data: bytes) -> Decoded:
-    """Every command we send, understood; anything else is an error (a stray byte is a bug)."""
+def decode(data: bytes, charset: str = "gbk") -> Decoded:
+    """Every command we send, understood; anything else is an error (a stray byte is a bug).
+
+    `charset` is the printer's Chinese character set: "gb18030" also reads four-byte codes.
+    """
     out = Decoded()
     state = _State()
     text: list[str] = []
@@ -166,13 +169,15 @@ def decode(data: bytes) -> Decoded:
             columns += state.width
             i += 1
         elif state.chinese and byte in GBK_LEAD:
-            pair = need(2)
+            four = charset == "gb18030" and 0x30 <= need(2)[1] <= 0x39
+            code = need(4 if four else 2)
             try:
-                text.append(pair.decode("gbk"))
+                text.append(code.decode(charset))
             except UnicodeDecodeError:
-                raise DecodeError(f"not GBK: {pair!r} at {i}") from None
+                raise DecodeError(f"not {charset}: {code!r} at {i}") from None
+            # A four-byte character prints full width, like a two-byte one.
             columns += 2 * state.width
-            i += 2
+            i += len(code)
         else:
             raise DecodeError(f"byte {byte:#04x} outside Chinese mode at {i}")
     if text:

@@ -15,11 +15,26 @@ def test_counter_page_for_a_clerk(client, counter):
     assert response.headers["Cache-Control"] == "no-store"
 
 
-def test_counter_page_needs_a_login_and_a_shop(client, counter, factory):
+def test_counter_page_needs_a_login_and_the_office_picks_a_shop(client, counter, factory):
     assert client.get("/counter").status_code == 302
     login(client, factory.admin.username)
-    assert client.get("/counter").status_code == 404
+    picker = client.get("/counter")
+    assert picker.status_code == 200
+    page = picker.get_data(as_text=True)
+    assert "选择超市" in page and "高家堰诚信超市" in page
+    assert 'href="/counter?shop=GJY"' in page and 'href="/counter/display?shop=GJY"' in page
+    assert 'href="/shops/GJY/sales"' in page
     assert client.get("/counter?shop=GJY").status_code == 200
+    # A shop that is not there: the picker again, saying so, not a page to edit the URL on.
+    missing = client.get("/counter?shop=NOPE")
+    assert missing.status_code == 404
+    assert "NOPE" in missing.get_data(as_text=True) and 'href="/counter?shop=GJY"' in (
+        missing.get_data(as_text=True)
+    )
+    display = client.get("/counter/display")
+    assert display.status_code == 200 and 'href="/counter/display?shop=GJY"' in (
+        display.get_data(as_text=True)
+    )
 
 
 def test_counter_page_sells_with_the_session_cookie_and_csrf_header(client, counter):

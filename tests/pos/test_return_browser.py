@@ -30,9 +30,9 @@ def test_a_manager_scans_a_receipt_and_takes_goods_back(
     db.session.rollback()
     browser_sign_in(page, live_server, username)
     page.goto(f"{live_server}/shops/GJY/sales")
-    # The receipt number field has focus by the time the page has loaded (a scanner's
-    # first keystroke must not be lost): it types the receipt's code and Enter.
-    assert page.evaluate("document.activeElement.id") == "receipt_no"
+    # The search box has focus by the time the page has loaded (a scanner's first
+    # keystroke must not be lost): it types the receipt's code and Enter.
+    assert page.evaluate("document.activeElement.id") == "q"
     page.keyboard.type(sold["receipt_no"], delay=2)
     page.keyboard.press("Enter")
     page.wait_for_url(f"{live_server}/sales/{sold['sale_id']}")

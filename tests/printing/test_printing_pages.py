@@ -135,3 +135,43 @@ def test_the_print_panel_renders_for_a_report_day(app: Flask, counter: Counter) 
     assert "data-print-panel" in html
     assert "/api/v1/shops/GJY/print-jobs?report_date=2026-11-27" in html
     assert "/api/v1/shops/GJY/reports/daily/print?date=2026-11-27" in html
+
+
+def test_the_printer_pages_speak_chinese(app: Flask, counter: Counter, factory: Factory) -> None:
+    client = app.test_client()
+    sign_in(client, factory.admin.username)
+    token = csrf_token(client, "/printers/GJY")
+    form = {"csrf_token": token, "kind": "serial", "devfile": "COM3", "paper_mm": "58"}
+    assert client.post("/printers/GJY", data={**form, "mode": "text"}).status_code == 302
+
+    listing = client.get("/printers").get_data(as_text=True)
+    assert "串口 COM3" in listing and "serial" not in listing
+    page = client.get("/printers/GJY").get_data(as_text=True)
+    assert '<option value="serial" selected>串口</option>' in page
+    assert '<option value="win32">Windows 打印机</option>' in page
+    assert "打印机型号" in page and "python-escpos" not in page
+    # The print agent's commands are shown whole, to be typed as they are.
+    assert (
+        '<code class="command">integrity-pos create-user agent-gjy --role print_agent --shop GJY'
+        in page
+    )
+
+
+def test_a_refused_printer_form_names_the_fields_as_the_form_does(
+    app: Flask, counter: Counter, factory: Factory
+) -> None:
+    client = app.test_client()
+    sign_in(client, factory.admin.username)
+    token = csrf_token(client, "/printers/GJY")
+    form = {"csrf_token": token, "kind": "network", "paper_mm": "58", "mode": "text"}
+    bad = client.post("/printers/GJY", data={**form, "host": "", "port": "70000"})
+    assert bad.status_code == 422
+    problem = bad.get_data(as_text=True).split('class="problem"')[1].split("</div>")[0]
+    assert "主机地址" in problem and "端口" in problem
+    assert "host:" not in problem and "port:" not in problem
+
+    unknown = client.post("/printers/GJY", data={**form, "host": "10.0.0.9", "profile": "XP-58Z"})
+    assert unknown.status_code == 422
+    problem = unknown.get_data(as_text=True).split('class="problem"')[1].split("</div>")[0]
+    assert "打印机型号" in problem and "XP-58Z" in problem and "说明书" in problem
+    assert "unknown printer profile" not in problem and printer_row() is None

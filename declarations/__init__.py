@@ -1,0 +1,1 @@
+"""Villagers' deeds declared with photos, the cadres' review queue, and the village's list."""
