@@ -244,3 +244,39 @@ def test_a_wrong_approval_is_taken_back_by_a_linked_correction(village):
 )
 def test_limit_periods_are_the_day_the_iso_week_and_the_calendar_month(period, day, bounds):
     assert services.period_bounds(period, day) == bounds
+
+
+def test_two_copies_arriving_at_once_see_each_other(app, village, thread_engine):
+    # Two villages' reporters send the same picture in the same instant: whichever commits
+    # second is flagged, on PostgreSQL too (without the look-up lock, often neither was).
+    photo = _different_photos()[7]
+    people = [
+        (village.users["reporter"].id, village.home_id),
+        (village.users["reporter_qtp"].id, village.qtp_home_id),
+    ]
+    db.session.commit()
+
+    def submit(i: int) -> int | None:
+        actor_id, household_id = people[i % 2]
+        with app.app_context(), Session(thread_engine, expire_on_commit=False) as session:
+            made = services.submit_declaration(
+                session,
+                actor=session.get(User, actor_id),
+                now=utcnow(),
+                today=today(),
+                submission=services.Submission(
+                    household_id=household_id,
+                    rule_code="VOLUNTEER",
+                    happened_on=today(),
+                    idempotency_key=f"same-picture-{i}",
+                    uploads=(photo.upload_sha256.encode(),),
+                ),
+                photos=[photo],
+                store=MemoryStore(),
+            ).declaration
+            session.commit()
+            return made.duplicate_of_id
+
+    flagged = run_threads(2, submit)
+    assert not any(isinstance(r, BaseException) for r in flagged), flagged
+    assert sorted(d is None for d in flagged) == [False, True], flagged
