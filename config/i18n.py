@@ -16,12 +16,19 @@ def select_locale() -> str:
     if not has_request_context():
         # The CLI and services run outside requests; their messages use the default.
         return current_app.config.get("BABEL_DEFAULT_LOCALE", languages[0])
-    if request.path.startswith("/api/"):
+    # An API client speaks Accept-Language; the counter page's own calls (the browser's
+    # session, no token) speak the language of its pages, whatever the PC's browser is set to.
+    if request.path.startswith("/api/") and not _browser_session():
         return request.accept_languages.best_match(languages) or languages[0]
     chosen = request.args.get("lang")
     if chosen in languages:
         session["lang"] = chosen
     return session.get("lang") if session.get("lang") in languages else languages[0]
+
+
+def _browser_session() -> bool:
+    # Flask-Login keeps the signed-in user's id in the session cookie.
+    return "Authorization" not in request.headers and "_user_id" in session
 
 
 def init_app(app) -> None:  # type: ignore[no-untyped-def]

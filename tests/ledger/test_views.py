@@ -168,6 +168,22 @@ def test_language_switch_keeps_the_search(as_admin, county):
     assert 'href="/households?q=%E8%A6%83&amp;page=1&amp;lang=en"' in page
 
 
+def test_the_pages_own_api_calls_speak_the_pages_language(client, factory, as_admin):
+    # A shop PC's browser set to English still gets the counter's messages in Chinese; a
+    # person who chose English gets English; a token client follows Accept-Language.
+    english_browser = {"Accept-Language": "en-US,en;q=0.9"}
+    missing = as_admin.get("/api/v1/households/999999", headers=english_browser)
+    assert missing.status_code == 404 and missing.get_json()["title"] == "未找到"
+    as_admin.get("/households?lang=en")
+    chosen = as_admin.get("/api/v1/households/999999", headers=english_browser)
+    assert chosen.get_json()["title"] == "Not found"
+    token = factory.headers(factory.admin)
+    api = client.application.test_client().get(
+        "/api/v1/households/999999", headers={**token, **english_browser}
+    )
+    assert api.get_json()["title"] == "Not found"
+
+
 def test_login_and_error_pages_share_the_layout(client, county):
     login_page = text(client.get("/login"))
     assert 'class="topbar"' in login_page and "诚信超市积分管理" in login_page
