@@ -62,6 +62,8 @@ class SaleOut(BaseSchema):
     total_points = fields.Integer()
     balance_after = fields.Integer()
     lines = fields.List(fields.Nested(SaleLineOut))
+    # A sale a shop node made while its line was down (API.md).
+    offline = fields.Boolean()
 
 
 class ReturnLineIn(BaseSchema):

@@ -15,11 +15,13 @@ from ledger.services.imports import (
     read_award_sheet,
 )
 from ledger.services.posting import (
+    DEFAULT_OFFLINE_ALLOWANCE,
     ISSUANCE_CODE,
     MAX_TRANSFER_POINTS,
     PENALTY_CODE,
     Posting,
     RedemptionHold,
+    SpendMode,
     _system_account,
     ensure_system_accounts,
     hold_for_redemption,
@@ -49,6 +51,7 @@ from ledger.services.verify import VerifyReport, verify_ledger
 # them, as they did when this package was one module.
 __all__ = [
     "CHINESE_HEADERS",
+    "DEFAULT_OFFLINE_ALLOWANCE",
     "IMPORT_COLUMNS",
     "ISSUANCE_CODE",
     "MAX_AWARD_POINTS",
@@ -59,6 +62,7 @@ __all__ = [
     "ImportResult",
     "Posting",
     "RedemptionHold",
+    "SpendMode",
     "StatementEntry",
     "VerifyReport",
     "_system_account",

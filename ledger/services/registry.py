@@ -14,9 +14,22 @@ from core.errors import Conflict, NotFound, ValidationFailed
 from core.ids import is_id
 from core.scanned import parse_scanned_int
 from ledger.chain import GENESIS
-from ledger.models import Account, AccountKind, Household, HouseholdMember, Village
+from ledger.models import SHOPS, Account, AccountKind, Household, HouseholdMember, Village
 
 # --- villages -------------------------------------------------------------------------
+
+# `update_village(shop_code=KEEP)`: the home shop stays as it is (None clears it).
+KEEP = object()
+
+
+def _home_shop_id(session: Session, shop_code: str | None) -> int | None:
+    """The id of the shop a village names as its home shop; an unknown code is refused."""
+    if shop_code is None:
+        return None
+    shop_id = session.scalar(select(SHOPS.c.id).where(SHOPS.c.code == shop_code))
+    if shop_id is None:
+        raise ValidationFailed(errors={"shop_code": [_l("no shop %(code)s", code=shop_code)]})
+    return int(shop_id)
 
 
 def create_village(
@@ -27,13 +40,21 @@ def create_village(
     code: str,
     name: str,
     redemption_floor: int = 0,
+    shop_code: str | None = None,
 ) -> Village:
     actor.require_admin()
     if session.scalar(select(Village.id).where(Village.code == code)):
         raise Conflict(_l("village %(code)s exists", code=code))
-    village = Village(code=code, name=name, redemption_floor=redemption_floor, created_at=now)
+    village = Village(
+        code=code,
+        name=name,
+        redemption_floor=redemption_floor,
+        home_shop_id=_home_shop_id(session, shop_code),
+        created_at=now,
+    )
     session.add(village)
     session.flush()
+    session.refresh(village)
     return village
 
 
@@ -44,6 +65,7 @@ def update_village(
     code: str,
     name: str | None = None,
     redemption_floor: int | None = None,
+    shop_code: object = KEEP,
 ) -> Village:
     village = get_village(session, code)
     actor.require_village(code)
@@ -51,7 +73,13 @@ def update_village(
         village.name = name
     if redemption_floor is not None:
         village.redemption_floor = redemption_floor
+    if shop_code is not KEEP:
+        # The home shop decides whose points a shop node holds in reserve: the office's call.
+        actor.require_admin(_l("only the county office may change a village's home shop"))
+        assert shop_code is None or isinstance(shop_code, str)
+        village.home_shop_id = _home_shop_id(session, shop_code)
     session.flush()
+    session.refresh(village)
     return village
 
 
