@@ -20,7 +20,6 @@ ROLE_LABELS = {
     "manager": _l("Shop manager"),
     "clerk": _l("Shop clerk"),
     "reporter": _l("Village group leader"),
-    "print_agent": _l("Print agent"),
     "shop_node": _l("Shop node"),
 }
 # Werkzeug's and Flask-WTF's own error texts are English only; people get these instead.
