@@ -27,7 +27,10 @@ def _cli_actor() -> str:
 @click.option("--shop", "shop_code", required=True, help="The shop the node runs.")
 @click.option("--username", required=True, help="A new user for the node (role shop_node).")
 @click.option(
-    "--hours", type=click.IntRange(1, 24 * 366), default=24 * 366, show_default=True,
+    "--hours",
+    type=click.IntRange(1, 24 * 366),
+    default=24 * 366,
+    show_default=True,
     help="Lifetime of the node's token.",
 )
 @with_appcontext

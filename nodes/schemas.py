@@ -12,9 +12,7 @@ from core.scanned import ScannedString
 from pos.schemas import LINES, QTY, SaleOut
 
 # Offline sales of this century only: anything else is a broken clock, not a sale.
-MADE_AT = validate.Range(
-    min=datetime(2000, 1, 1, tzinfo=UTC), max=datetime(2100, 1, 1, tzinfo=UTC)
-)
+MADE_AT = validate.Range(min=datetime(2000, 1, 1, tzinfo=UTC), max=datetime(2100, 1, 1, tzinfo=UTC))
 HASH = validate.Regexp(r"^[0-9a-f]{64}$", error="64 lower-case hex digits")
 
 

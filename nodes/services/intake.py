@@ -220,4 +220,3 @@ def receive_offline_sale(
     )
     session.flush()
     return NodeSaleResult(view, request.seq, digest, replayed=False)
-
