@@ -34,6 +34,7 @@ from ledger.services.posting import (
     signed_points,
 )
 from ledger.services.registry import (
+    KEEP,
     create_household,
     create_village,
     get_household,
@@ -41,6 +42,7 @@ from ledger.services.registry import (
     list_villages,
     people_count,
     search_households,
+    shop_names,
     update_village,
 )
 from ledger.services.rules import MAX_AWARD_POINTS, create_rule, find_rule, rules_in_force
@@ -54,6 +56,7 @@ __all__ = [
     "DEFAULT_OFFLINE_ALLOWANCE",
     "IMPORT_COLUMNS",
     "ISSUANCE_CODE",
+    "KEEP",
     "MAX_AWARD_POINTS",
     "MAX_TRANSFER_POINTS",
     "PENALTY_CODE",
@@ -88,6 +91,7 @@ __all__ = [
     "rules_in_force",
     "search_households",
     "shop_account_code",
+    "shop_names",
     "signed_points",
     "system_balance",
     "update_village",

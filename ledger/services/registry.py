@@ -83,6 +83,12 @@ def update_village(
     return village
 
 
+def shop_names(session: Session) -> list[tuple[str, str]]:
+    """Every shop as (code, name), for choosing a village's home shop."""
+    rows = session.execute(select(SHOPS.c.code, SHOPS.c.name).order_by(SHOPS.c.code)).all()
+    return [(code, name) for code, name in rows]
+
+
 def get_village(session: Session, code: str) -> Village:
     village = session.scalar(select(Village).where(Village.code == code))
     if village is None:
