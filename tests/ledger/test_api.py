@@ -436,4 +436,5 @@ def test_a_village_names_its_home_shop_by_code(client, factory, admin_headers):
         403,
         "forbidden",
     )
-    assert client.patch("/api/v1/villages/ZJB", json={"name": "郑家榜村"}, headers=cadre).ok
+    r = client.patch("/api/v1/villages/ZJB", json={"name": "郑家榜村"}, headers=cadre)
+    assert r.status_code == 200
