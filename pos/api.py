@@ -90,6 +90,7 @@ def find_customer(data: dict[str, Any], code: str) -> Any:
         shop_code=code,
         card_payload=data["card_payload"],
         keyring=_keyring(),
+        allowance_cap=current_app.config["OFFLINE_ALLOWANCE_POINTS"],
     )
 
 

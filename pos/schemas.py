@@ -135,6 +135,10 @@ class CustomerOut(BaseSchema):
     floor = fields.Integer()
     spendable = fields.Integer()
     card_serial = fields.String(allow_none=True)
+    # Kept back for the village's home shop node: online sales leave floor + reserve_cap.
+    reserve_cap = fields.Integer()
+    reserved = fields.Integer()
+    reserved_for = fields.String(allow_none=True)
 
 
 class GoodsOut(BaseSchema):

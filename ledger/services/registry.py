@@ -14,7 +14,15 @@ from core.errors import Conflict, NotFound, ValidationFailed
 from core.ids import is_id
 from core.scanned import parse_scanned_int
 from ledger.chain import GENESIS
-from ledger.models import SHOPS, Account, AccountKind, Household, HouseholdMember, Village
+from ledger.models import (
+    SHOP_NODES,
+    SHOPS,
+    Account,
+    AccountKind,
+    Household,
+    HouseholdMember,
+    Village,
+)
 
 # --- villages -------------------------------------------------------------------------
 
@@ -87,6 +95,25 @@ def shop_names(session: Session) -> list[tuple[str, str]]:
     """Every shop as (code, name), for choosing a village's home shop."""
     rows = session.execute(select(SHOPS.c.code, SHOPS.c.name).order_by(SHOPS.c.code)).all()
     return [(code, name) for code, name in rows]
+
+
+def offline_escrow(
+    session: Session, village: Village, allowance_cap: int
+) -> tuple[int, str | None]:
+    """What online sales must leave above the floor for the village's home shop node, and
+    that shop's name: (allowance_cap, name) if the home shop runs a node, else (0, None).
+
+    The same rule the ledger's guard applies (posting.RedemptionHold.guard_floor), for
+    pages that show what a household may spend.
+    """
+    if village.home_shop_id is None or allowance_cap <= 0:
+        return 0, None
+    name = session.scalar(
+        select(SHOPS.c.name)
+        .select_from(SHOPS.join(SHOP_NODES, SHOP_NODES.c.shop_id == SHOPS.c.id))
+        .where(SHOPS.c.id == village.home_shop_id)
+    )
+    return (allowance_cap, name) if name is not None else (0, None)
 
 
 def get_village(session: Session, code: str) -> Village:

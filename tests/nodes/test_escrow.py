@@ -231,3 +231,21 @@ def test_a_held_redemption_says_what_it_would_leave(county, factory, shop):
     assert refused.value.code == "insufficient_points"
     db.session.rollback()
     _ = register  # the fixture registered GJY's node already
+
+
+def test_the_counter_is_told_what_it_may_spend_here(client, county, factory):
+    _card, payload = factory.card(county.household)
+    r = client.post(
+        "/api/v1/shops/BSP/customer", json={"card_payload": payload}, headers=county.clerk_other
+    )
+    assert r.status_code == 200
+    body = r.get_json()
+    assert (body["balance"], body["floor"], body["spendable"]) == (600, 100, 300)
+    assert (body["reserve_cap"], body["reserved"]) == (200, 200)
+    assert body["reserved_for"] == "高家堰超市"
+    plain = factory.household(factory.village("QTP", floor=100), balance=600)
+    _card, payload = factory.card(plain)
+    r = client.post(
+        "/api/v1/shops/BSP/customer", json={"card_payload": payload}, headers=county.clerk_other
+    )
+    assert (r.get_json()["spendable"], r.get_json()["reserved"]) == (500, 0)
