@@ -4,6 +4,10 @@ Each offline sale is chained to the node's previous one: `hash = sha256(prev_has
 canonical JSON of the sale's fields)`. The node computes it as it sells; the county
 recomputes it on intake and in `ledger verify`. Nothing here touches a database or Flask,
 so the node process imports this module as it is.
+
+The county hashes what it read: skus and receipt numbers after core.scanned (NFKC,
+trimmed; receipt numbers upper-case), the time as canonical_time spells it. A node that
+sends them in that form computes the same hash as the county.
 """
 
 from __future__ import annotations
