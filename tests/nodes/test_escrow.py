@@ -248,3 +248,27 @@ def test_the_counter_is_told_what_it_may_spend_here(client, county, factory):
         "/api/v1/shops/BSP/customer", json={"card_payload": payload}, headers=county.clerk_other
     )
     assert (r.get_json()["spendable"], r.get_json()["reserved"]) == (500, 0)
+
+
+def test_the_database_guard_holds_the_reserve_even_when_the_check_is_fooled(county, factory):
+    """The reserve is in the UPDATE's WHERE, not only in Python: a hold that believes the
+    balance is larger still cannot take the household into the reserve."""
+    import dataclasses
+
+    from core.db import utcnow
+    from core.errors import Conflict
+
+    clerk = factory.user(Role.CLERK, shop="BSP")
+    hold = ledger.hold_for_redemption(
+        db.session,
+        actor=clerk,
+        household_id=county.household.id,
+        shop_code="BSP",
+        idempotency_key="fooled",
+        allowance_cap=200,
+    )
+    fooled = dataclasses.replace(hold, target=dataclasses.replace(hold.target, balance=10_000))
+    with pytest.raises(Conflict):
+        ledger.post_redemption(db.session, fooled, actor=clerk, now=utcnow(), points=301)
+    db.session.rollback()
+    assert balance(county.household.id) == 600
