@@ -31,6 +31,9 @@ class Role(enum.StrEnum):
     CLERK = "clerk"
     # A shop's print agent: fetches and acknowledges that shop's print jobs, nothing else.
     PRINT_AGENT = "print_agent"
+    # A shop's node on its counter PC: posts the sales it made while the county's line was
+    # down (nodes package), for its own shop only; sells nothing online.
+    SHOP_NODE = "shop_node"
     # A village group leader (or the county app's account): submits declarations of deeds
     # for the households of one village; sells nothing and sees no shop.
     REPORTER = "reporter"
@@ -100,6 +103,10 @@ class User(db.Model):
     def may_fetch_print_jobs(self, shop_code: str) -> bool:
         return self.is_admin or (self.role == Role.PRINT_AGENT and self.shop_code == shop_code)
 
+    def may_post_offline_sales(self, shop_code: str) -> bool:
+        """Only the shop's own node posts what it sold offline; not even the office."""
+        return self.role == Role.SHOP_NODE and self.shop_code == shop_code
+
     # The guards every service calls: the same refusal, in the same words, everywhere.
     def require_admin(self, message: Any = None) -> None:
         if not self.is_admin:
@@ -116,6 +123,12 @@ class User(db.Model):
     def require_shop_staff(self, shop_code: str) -> None:
         if not self.may_sell_at(shop_code):
             raise Forbidden(_l("you may not act for shop %(shop_code)s", shop_code=shop_code))
+
+    def require_shop_node(self, shop_code: str) -> None:
+        if not self.may_post_offline_sales(shop_code):
+            raise Forbidden(
+                _l("only the shop node of %(shop_code)s may do this", shop_code=shop_code)
+            )
 
     def require_shop_manager(self, shop_code: str) -> None:
         if not self.may_manage_shop(shop_code):
@@ -141,7 +154,7 @@ def hash_token(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-_SHOP_ROLES = (Role.MANAGER, Role.CLERK, Role.PRINT_AGENT)
+_SHOP_ROLES = (Role.MANAGER, Role.CLERK, Role.PRINT_AGENT, Role.SHOP_NODE)
 # Roles that belong to one village: a cadre, and a group leader who reports its deeds.
 _VILLAGE_ROLES = (Role.CADRE, Role.REPORTER)
 

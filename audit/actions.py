@@ -97,6 +97,9 @@ ACTIONS: dict[str, Any] = {
     "pos_printing_api.retry": _l("Print a failed receipt again"),
     "pos_printing_api.ack": _l("The print agent printed a job"),
     "pos_printing_api.fail": _l("The print agent could not print a job"),
+    # shop nodes
+    "cli.register-node": _l("Register a shop node (on the server)"),
+    "nodes_api.post_offline_sale": _l("A shop node posted a sale it made offline"),
 }
 OTHER_ACTION = _l("Another operation")
 
@@ -107,6 +110,7 @@ FIELDS: dict[str, Any] = {
     "address": _l("Address"),
     "allow_negative_stock": _l("May sell below zero stock"),
     "barcode": _l("Barcode"),
+    "card_digest": _l("Member card (checked offline)"),
     "baudrate": _l("Baud rate"),
     "bytes": _l("Size (bytes)"),
     "card_payload": _l("Member card"),
@@ -125,6 +129,7 @@ FIELDS: dict[str, Any] = {
     "error": _l("Error"),
     "file": _l("File"),
     "happened_on": _l("Day of the deed"),
+    "made_at": _l("Sold at"),
     "photo": _l("Photos"),
     "files": _l("Files"),
     "head_name": _l("Head of household"),
@@ -151,6 +156,7 @@ FIELDS: dict[str, Any] = {
     "per": _l("Counted"),
     "persons": _l("Persons"),
     "points": _l("Points"),
+    "prev_hash": _l("Previous sale's checksum"),
     "points_price": _l("Price (points)"),
     "port": _l("Port"),
     "position": _l("Order"),
@@ -161,11 +167,13 @@ FIELDS: dict[str, Any] = {
     "qty": _l("Quantity"),
     "quarter": _l("Quarter"),
     "reason": _l("Reason"),
+    "receipt_no": _l("Receipt number"),
     "redemption_floor": _l("Redemption floor (points kept in reserve)"),
     "reference": _l("Reference"),
     "reorder_level": _l("Reorder level"),
     "role": _l("Role"),
     "rule_code": _l("Rule code"),
+    "seq": _l("Offline sale number"),
     "sha256": _l("Checksum"),
     "shop": _l("Shop"),
     "shop_code": _l("Shop"),

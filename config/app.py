@@ -83,6 +83,9 @@ def _register_blueprints(app: Flask) -> None:
     from ledger.views import bp as ledger_pages
     from member_cards.api import blp as cards_api
     from member_cards.views import bp as cards_pages
+    from nodes import extension as nodes
+    from nodes import models as nodes_models  # noqa: F401
+    from nodes.api import blp as nodes_api
     from pos.api import blp as pos_api
     from pos.views import bp as pos_pages
     from printing import extension as printing
@@ -98,6 +101,8 @@ def _register_blueprints(app: Flask) -> None:
         api.register_blueprint(blueprint)
     api.register_blueprint(printing_api)
     api.register_blueprint(declarations_api)
+    api.register_blueprint(nodes_api)
+    nodes.init_app(app)
     for blueprint in (auth_pages, ledger_pages, cards_pages, inventory_pages, pos_pages):
         app.register_blueprint(blueprint)
     app.register_blueprint(printer_pages)

@@ -20,6 +20,9 @@ DEFAULTS: dict[str, Any] = {
     "TOKEN_TTL_HOURS": 24,
     "AWARD_MAX_POINTS": 10_000,
     "IMPORT_MAX_ROWS": 5_000,
+    # Points the county keeps back for a household's home shop node to spend while its
+    # line is down (ledger.SpendMode); other shops spend only what lies beyond.
+    "OFFLINE_ALLOWANCE_POINTS": 200,
     "MAX_CONTENT_LENGTH": 5 * 1024 * 1024,
     # Declaration photos: a folder (default $HOME/photos, resolved when used, so a test's
     # HOME holds its own). Uploads to the declaration intake may be 3 x 10 MB.
@@ -36,7 +39,13 @@ DEFAULTS: dict[str, Any] = {
 }
 
 # Environment values that are not strings.
-_INT_KEYS = {"TOKEN_TTL_HOURS", "AWARD_MAX_POINTS", "IMPORT_MAX_ROWS", "MAX_CONTENT_LENGTH"}
+_INT_KEYS = {
+    "TOKEN_TTL_HOURS",
+    "AWARD_MAX_POINTS",
+    "IMPORT_MAX_ROWS",
+    "MAX_CONTENT_LENGTH",
+    "OFFLINE_ALLOWANCE_POINTS",
+}
 
 SECRET_FILES = {"SECRET_KEY": "secret_key", "CARD_SIGNING_KEY": "card_signing_key"}
 

@@ -60,19 +60,56 @@ class InsufficientPoints(DomainError):
     code = "insufficient_points"
     title = _l("Not enough points")
 
-    def __init__(self, *, needed: int, available: int, floor: int = 0) -> None:
-        detail = _l(
-            "%(needed)s points are needed but only %(available)s can be spent.",
-            needed=needed,
-            available=max(available - floor, 0),
-        )
+    def __init__(
+        self,
+        *,
+        needed: int,
+        available: int,
+        floor: int = 0,
+        reserved: int = 0,
+        reserved_for: str | None = None,
+        allowance: int | None = None,
+        offline: bool = False,
+    ) -> None:
+        # `reserved`: points the county keeps back for the home shop's node (online sales
+        # may not take them); `offline`: a sale a node made offline, beyond its allowance.
+        spendable = (allowance or 0) if offline else max(available - floor - reserved, 0)
+        detail: Any
+        if offline:
+            detail = _l(
+                "%(needed)s points are more than the offline allowance of %(allowance)s "
+                "points at this shop.",
+                needed=needed,
+                allowance=allowance or 0,
+            )
+        elif reserved > 0:
+            detail = _l(
+                "%(needed)s points are needed but only %(available)s can be spent here: "
+                "%(reserved)s points are kept for %(shop)s to sell while offline.",
+                needed=needed,
+                available=spendable,
+                reserved=reserved,
+                shop=reserved_for or "",
+            )
+        else:
+            detail = _l(
+                "%(needed)s points are needed but only %(available)s can be spent.",
+                needed=needed,
+                available=spendable,
+            )
+        extra: dict[str, Any] = {}
+        if reserved:
+            extra["reserved"] = reserved
+        if offline:
+            extra["offline_allowance"] = allowance or 0
         super().__init__(
             detail,
             needed=needed,
-            available=max(available - floor, 0),
+            available=spendable,
             balance=available,
             floor=floor,
-            shortfall=needed - max(available - floor, 0),
+            shortfall=needed - spendable,
+            **extra,
         )
 
 

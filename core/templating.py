@@ -20,6 +20,7 @@ ROLE_LABELS = {
     "manager": _l("Shop manager"),
     "clerk": _l("Shop clerk"),
     "reporter": _l("Village group leader"),
+    "shop_node": _l("Shop node"),
 }
 # Werkzeug's and Flask-WTF's own error texts are English only; people get these instead.
 _HTTP_DETAILS = {

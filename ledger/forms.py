@@ -93,6 +93,14 @@ class VillageEditForm(FlaskForm):
     )
 
 
+class VillageHomeShopForm(VillageEditForm):
+    """The office's edit form: also the village's home shop (the county office's call)."""
+
+    # Not sent (an older page, a script): the home shop stays; an unknown code is refused by
+    # the service, in the field's words.
+    shop_code = SelectField(_l("Home shop"), choices=[], validate_choice=False)
+
+
 class VillageForm(VillageEditForm):
     code = StringField(
         _l("Village code"),

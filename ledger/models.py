@@ -5,8 +5,20 @@ from __future__ import annotations
 import enum
 from datetime import datetime
 
-from sqlalchemy import BigInteger, CheckConstraint, ForeignKey, Index, Integer, String, Text, text
-from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy import (
+    BigInteger,
+    CheckConstraint,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    column,
+    select,
+    table,
+    text,
+)
+from sqlalchemy.orm import Mapped, column_property, mapped_column, relationship
 
 from core.db import UTCDateTime, db, utcnow
 
@@ -34,9 +46,28 @@ class Village(db.Model):
     name: Mapped[str] = mapped_column(String(100))
     # Points a redemption must leave untouched (some villages keep a reserve).
     redemption_floor: Mapped[int] = mapped_column(Integer, default=0)
+    # The village's home shop: its community supermarket, where its households may also buy
+    # while that shop is offline (API.md). Named by table: the ledger does not import
+    # inventory.
+    home_shop_id: Mapped[int | None] = mapped_column(
+        ForeignKey("shops.id", ondelete="SET NULL"), index=True
+    )
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     __table_args__ = (CheckConstraint("redemption_floor >= 0", name="floor_not_negative"),)
+
+
+# Other packages' tables as the ledger reads them, by name only (see Village.home_shop_id).
+SHOPS = table("shops", column("id"), column("code"), column("name"))
+SHOP_NODES = table("shop_nodes", column("id"), column("shop_id"))
+
+# The home shop's code, loaded with the village (API.md's `shop_code`).
+Village.shop_code = column_property(  # type: ignore[attr-defined]
+    select(SHOPS.c.code)
+    .where(SHOPS.c.id == Village.__table__.c.home_shop_id)
+    .correlate_except(SHOPS)
+    .scalar_subquery()
+)
 
 
 class Household(db.Model):

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from marshmallow import ValidationError, fields, validate, validates_schema
+from typing import Any
+
+from marshmallow import ValidationError, fields, post_dump, validate, validates_schema
 
 from core.api import BaseSchema, LocalDateTime, StrictInt, idempotency_key_field
 from ledger.services import MAX_AWARD_POINTS
@@ -15,17 +17,29 @@ class VillageIn(BaseSchema):
     code = fields.String(required=True, validate=CODE)
     name = fields.String(required=True, validate=NAME)
     redemption_floor = StrictInt(load_default=0, validate=validate.Range(0, 1_000_000))
+    # The village's home shop (API.md): where its households may buy while it is offline.
+    shop_code = fields.String(load_default=None, allow_none=True, validate=CODE)
 
 
 class VillagePatch(BaseSchema):
     name = fields.String(validate=NAME)
     redemption_floor = StrictInt(validate=validate.Range(0, 1_000_000))
+    # Absent: unchanged; null: the village has no home shop any more.
+    shop_code = fields.String(allow_none=True, validate=CODE)
 
 
 class VillageOut(BaseSchema):
     code = fields.String()
     name = fields.String()
     redemption_floor = fields.Integer()
+    # Only when the village has a home shop (as in the request, `shop_code` is optional).
+    shop_code = fields.String()
+
+    @post_dump
+    def _no_home_shop(self, data: dict[str, Any], **_: Any) -> dict[str, Any]:
+        if data.get("shop_code") is None:
+            data.pop("shop_code", None)
+        return data
 
 
 class VillageList(BaseSchema):
@@ -103,6 +117,18 @@ class VerifyOut(BaseSchema):
     transfers_checked = fields.Integer()
     first_bad_id = fields.Integer(allow_none=True)
     problems = fields.List(fields.String())
+    # The shop nodes' chains of offline sales, checked in the same run; shown only once
+    # a node has posted any.
+    node_sales_checked = fields.Integer()
+    first_bad_node_sale = fields.Dict()
+
+    @post_dump
+    def _nodes_when_any(self, data: dict[str, Any], **_: Any) -> dict[str, Any]:
+        if not data.get("node_sales_checked"):
+            data.pop("node_sales_checked", None)
+        if data.get("first_bad_node_sale") is None:
+            data.pop("first_bad_node_sale", None)
+        return data
 
 
 class RuleIn(BaseSchema):

@@ -34,6 +34,7 @@ from ledger.forms import (
     RuleForm,
     VillageEditForm,
     VillageForm,
+    VillageHomeShopForm,
     split_members,
 )
 from ledger.labels import KIND_LABELS
@@ -142,10 +143,28 @@ def village_edit(code: str) -> Any:
     village = services.get_village(db.session, code)
     if not actor.may_manage_village(village.code):
         raise Forbidden(_l("You may only change your own village."))
-    form = VillageEditForm(obj=village)
+    form: VillageEditForm
+    if actor.is_admin:
+        form = VillageHomeShopForm(obj=village)
+        form.shop_code.choices = [
+            SelectChoice("", _("— none —")),
+            *(
+                SelectChoice(shop, _("%(name)s (%(code)s)", name=name, code=shop))
+                for shop, name in services.shop_names(db.session)
+            ),
+        ]
+        if request.method == "GET":
+            form.shop_code.data = village.shop_code or ""
+    else:
+        form = VillageEditForm(obj=village)
     problem, status = None, 200
     if request.method == "POST":
         if form.validate():
+            home_shop = (
+                (form.shop_code.data or None)
+                if isinstance(form, VillageHomeShopForm) and form.shop_code.raw_data
+                else services.KEEP
+            )
             try:
                 run_unit_of_work(
                     lambda: services.update_village(
@@ -154,6 +173,7 @@ def village_edit(code: str) -> Any:
                         code=code,
                         name=form.name.data,
                         redemption_floor=form.redemption_floor.data,
+                        shop_code=home_shop,
                     )
                 )
             except DomainError as exc:

@@ -48,6 +48,7 @@ def record_sale(data: dict[str, Any], code: str) -> Any:
         idempotency_key=data["idempotency_key"],
         card_payload=data.get("card_payload"),
         household_id=data.get("household_id"),
+        allowance_cap=current_app.config["OFFLINE_ALLOWANCE_POINTS"],
     )
     if not result.replayed:
         # In the sale's transaction: whatever a receiver adds (the receipt's print job)
@@ -89,6 +90,7 @@ def find_customer(data: dict[str, Any], code: str) -> Any:
         shop_code=code,
         card_payload=data["card_payload"],
         keyring=_keyring(),
+        allowance_cap=current_app.config["OFFLINE_ALLOWANCE_POINTS"],
     )
 
 

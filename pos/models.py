@@ -5,7 +5,7 @@ from __future__ import annotations
 import enum
 from datetime import date, datetime
 
-from sqlalchemy import CheckConstraint, Date, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import CheckConstraint, Date, ForeignKey, Index, Integer, String, Text, false, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from core.db import UTCDateTime, db, utcnow
@@ -50,6 +50,10 @@ class Sale(db.Model):
     request_hash: Mapped[str] = mapped_column(String(64))
     clerk_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # Made by the shop's node while its line to the county was down (nodes package): its
+    # receipt number is of the node's own series, `seq` the node's sequence, `created_at`
+    # the time it was made.
+    offline: Mapped[bool] = mapped_column(default=False, server_default=false())
 
     lines: Mapped[list[SaleLine]] = relationship(
         order_by="SaleLine.position", cascade="all, delete-orphan", lazy="selectin"
@@ -60,8 +64,17 @@ class Sale(db.Model):
 
     __table_args__ = (
         CheckConstraint("total_points > 0", name="total_positive"),
-        # Sequential within the shop's day: the pair is what the receipt number spells.
-        Index("uq_sales_shop_id_business_day_seq", "shop_id", "business_day", "seq", unique=True),
+        # Sequential within the shop's day: the pair is what the receipt number spells. A
+        # node's offline sales number in the node's own series (its receipt numbers say L).
+        Index(
+            "uq_sales_shop_id_business_day_seq",
+            "shop_id",
+            "business_day",
+            "seq",
+            unique=True,
+            postgresql_where=text("NOT offline"),
+            sqlite_where=text("NOT offline"),
+        ),
         Index("ix_sales_shop_id_business_day", "shop_id", "business_day"),
     )
 

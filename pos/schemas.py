@@ -62,6 +62,8 @@ class SaleOut(BaseSchema):
     total_points = fields.Integer()
     balance_after = fields.Integer()
     lines = fields.List(fields.Nested(SaleLineOut))
+    # A sale a shop node made while its line was down (API.md).
+    offline = fields.Boolean()
 
 
 class ReturnLineIn(BaseSchema):
@@ -133,6 +135,10 @@ class CustomerOut(BaseSchema):
     floor = fields.Integer()
     spendable = fields.Integer()
     card_serial = fields.String(allow_none=True)
+    # Kept back for the village's home shop node: online sales leave floor + reserve_cap.
+    reserve_cap = fields.Integer()
+    reserved = fields.Integer()
+    reserved_for = fields.String(allow_none=True)
 
 
 class GoodsOut(BaseSchema):

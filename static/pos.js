@@ -443,7 +443,9 @@
     state.sending = false;
     state.sale = sale;
     state.customer.balance = sale.balance_after;
-    state.customer.spendable = Math.max(sale.balance_after - state.customer.floor, 0);
+    // What the county keeps back for the village's home shop node stays kept back.
+    state.customer.spendable = Math.max(
+      sale.balance_after - state.customer.floor - (state.customer.reserve_cap || 0), 0);
     stockBox.hidden = true;
     forget(state.lines.map(function (line) { return line.sku; }));
     setState(DONE);

@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 import uuid
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -18,12 +19,14 @@ from flask import Flask
 from core.db import db, utcnow
 from core.timeutil import business_day, local_tz
 from member_cards.signing import keyring_from_config
-from tests.factories import Factory
+from tests.factories import PASSWORD, Factory
 from tests.helpers.pages import csrf_token, login
 
 A, C, M, K, P = "admin", "cadre", "manager", "clerk", "agent"
 # A village group leader: declares deeds for its village, sees no shop.
 R = "reporter"
+# A shop's node: posts its own shop's offline sales, nothing else.
+N = "node"
 PEOPLE = {A, C, M, K}
 PUBLIC = "public"
 
@@ -117,6 +120,9 @@ ACCESS: dict[str, Rule] = {
     "GET pos_printing_api.next_job": r(P),
     "POST pos_printing_api.ack": r(A, P),
     "POST pos_printing_api.fail": r(A, P),
+    # Shop nodes: only the shop's own registered node, not even the office.
+    "GET nodes_api.node_state": r(N),
+    "POST nodes_api.post_offline_sale": r(N),
     # The county office's view.
     "GET county_api.list_categories": r(A, C),
     "POST county_api.create_category": r(A),
@@ -229,6 +235,7 @@ class World:
 @pytest.fixture
 def world(app: Flask, factory: Factory) -> World:
     from county import services as county
+    from nodes import services as nodes
     from pos import services as pos
     from printing import services as printing
 
@@ -256,6 +263,11 @@ def world(app: Flask, factory: Factory) -> World:
         "manager_b": factory.user("manager", shop="BSP"),
         "clerk_b": factory.user("clerk", shop="BSP"),
     }
+    node, _token = nodes.register_node(
+        db.session, now=now, shop_code="GJY", username="node-gjy", token_ttl=timedelta(hours=1)
+    )
+    node.user.set_password(PASSWORD)
+    users[N] = node.user
     county.create_category(db.session, actor=factory.admin, now=now, code="ECO", name="生态")
     sale = pos.record_sale(
         db.session,
@@ -350,6 +362,15 @@ def _bodies(values: dict[str, Any]) -> dict[str, Any]:
             **key,
         },
         "POST pos_api.find_customer": {"card_payload": values["payload"]},
+        "POST nodes_api.post_offline_sale": {
+            "seq": 1,
+            "prev_hash": "0" * 64,
+            "receipt_no": "GJY-20261203-L0001",
+            "made_at": "2026-12-03T09:30:00+08:00",
+            "household_id": values["household_id"],
+            "lines": [line],
+            **key,
+        },
         "PUT inventory_api.set_reorder_levels": {"lines": [{"sku": "RICE-10", "reorder_level": 3}]},
         "POST inventory_api.receive_stock": {"reference": "单-1", "lines": [line], **key},
         "POST inventory_api.adjust_stock": {
@@ -456,7 +477,7 @@ def test_every_endpoint_and_page_answers_each_role_as_the_table_says(app, world)
             problems.append(f"{key}: anonymous got {response.status_code}")
         if spec.roles == PUBLIC:
             continue
-        for role in (A, C, M, K, P, R):
+        for role in (A, C, M, K, P, R, N):
             if role in spec.roles:
                 continue
             response = _call(*clients[role], method, path, body)
@@ -476,7 +497,7 @@ def test_every_endpoint_and_page_answers_each_role_as_the_table_says(app, world)
     order = sorted(calls, key=lambda call: (call[1] != "GET", call[0] == "POST auth.logout"))
     for key, method, path, body in order:
         spec = ACCESS[key]
-        roles = [A, C, M, K, P, R] if spec.roles == PUBLIC else sorted(spec.roles)
+        roles = [A, C, M, K, P, R, N] if spec.roles == PUBLIC else sorted(spec.roles)
         for role in roles:
             response = _call(*clients[role], method, path, body)
             if response.status_code in (401, 403) or response.status_code >= 500:

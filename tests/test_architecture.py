@@ -23,6 +23,7 @@ PACKAGES = (
     "printing",
     "county",
     "declarations",
+    "nodes",
 )
 # What every domain may use (DESIGN.md, "Shape").
 KERNEL = {"core", "accounts", "audit"}
@@ -41,6 +42,8 @@ ALLOWED = {
     "county": KERNEL | {"ledger", "inventory", "member_cards", "pos"},
     # Declarations post their awards through the ledger and find households by card.
     "declarations": KERNEL | {"ledger", "member_cards"},
+    # The county's side of the shop nodes: offline sales go through the counter's selling.
+    "nodes": KERNEL | {"ledger", "inventory", "member_cards", "pos"},
 }
 MAX_MODULE_LINES = 800
 

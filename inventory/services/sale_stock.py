@@ -126,14 +126,19 @@ def take_sale_stock(
     lines: Sequence[SaleStock],
     reference: str,
     idempotency_key: str,
+    offline: bool = False,
 ) -> int:
     """The goods of a counter sale leave the shelf; the operation's id.
 
     What record_stock_sale does, for a shop and products the counter has already looked
     up, with each product on one line. Short stock raises OutOfStock after some rows may
     have moved: the sale's transaction must roll back, taking the redemption with it.
+    `offline`: a sale the shop's node made offline, posted by that node.
     """
-    actor.require_shop_staff(shop_code)
+    if offline:
+        actor.require_shop_node(shop_code)
+    else:
+        actor.require_shop_staff(shop_code)
     _check_lines(lines)
     for line in lines:
         _check_quantity("qty", line.qty)

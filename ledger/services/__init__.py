@@ -15,11 +15,13 @@ from ledger.services.imports import (
     read_award_sheet,
 )
 from ledger.services.posting import (
+    DEFAULT_OFFLINE_ALLOWANCE,
     ISSUANCE_CODE,
     MAX_TRANSFER_POINTS,
     PENALTY_CODE,
     Posting,
     RedemptionHold,
+    SpendMode,
     _system_account,
     ensure_system_accounts,
     hold_for_redemption,
@@ -32,13 +34,16 @@ from ledger.services.posting import (
     signed_points,
 )
 from ledger.services.registry import (
+    KEEP,
     create_household,
     create_village,
     get_household,
     get_village,
     list_villages,
+    offline_escrow,
     people_count,
     search_households,
+    shop_names,
     update_village,
 )
 from ledger.services.rules import MAX_AWARD_POINTS, create_rule, find_rule, rules_in_force
@@ -49,8 +54,10 @@ from ledger.services.verify import VerifyReport, verify_ledger
 # them, as they did when this package was one module.
 __all__ = [
     "CHINESE_HEADERS",
+    "DEFAULT_OFFLINE_ALLOWANCE",
     "IMPORT_COLUMNS",
     "ISSUANCE_CODE",
+    "KEEP",
     "MAX_AWARD_POINTS",
     "MAX_TRANSFER_POINTS",
     "PENALTY_CODE",
@@ -59,6 +66,7 @@ __all__ = [
     "ImportResult",
     "Posting",
     "RedemptionHold",
+    "SpendMode",
     "StatementEntry",
     "VerifyReport",
     "_system_account",
@@ -74,6 +82,7 @@ __all__ = [
     "household_statement",
     "import_awards",
     "list_villages",
+    "offline_escrow",
     "people_count",
     "post_award",
     "post_correction",
@@ -84,6 +93,7 @@ __all__ = [
     "rules_in_force",
     "search_households",
     "shop_account_code",
+    "shop_names",
     "signed_points",
     "system_balance",
     "update_village",

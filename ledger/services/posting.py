@@ -6,6 +6,7 @@ inserted, its cached balance moved with it, in the caller's transaction.
 
 from __future__ import annotations
 
+import enum
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -20,7 +21,16 @@ from core.errors import Conflict, InsufficientPoints, NotFound, ValidationFailed
 from core.idempotency import replay_or_conflict, request_fingerprint
 from core.ids import is_id
 from ledger.chain import transfer_digest
-from ledger.models import Account, AccountKind, Household, Transfer, TransferKind, Village
+from ledger.models import (
+    SHOP_NODES,
+    SHOPS,
+    Account,
+    AccountKind,
+    Household,
+    Transfer,
+    TransferKind,
+    Village,
+)
 from ledger.services.registry import get_household, people_count
 from ledger.services.rules import MAX_AWARD_POINTS, find_rule
 
@@ -28,6 +38,9 @@ from ledger.services.rules import MAX_AWARD_POINTS, find_rule
 MAX_TRANSFER_POINTS = 1_000_000
 ISSUANCE_CODE = "issuance"
 PENALTY_CODE = "penalty"
+# What a household's home shop node may spend offline, and so what the county keeps back
+# for it (the setting OFFLINE_ALLOWANCE_POINTS; the edges pass theirs).
+DEFAULT_OFFLINE_ALLOWANCE = 200
 
 
 @dataclass(frozen=True)
@@ -94,6 +107,9 @@ class _Target:
     counter_account_id: int | None
     existing_id: int | None
     existing_fingerprint: str | None
+    # The village's home shop, when that shop has a registered node: the escrow's holder.
+    escrow_shop_code: str | None
+    escrow_shop_name: str | None
 
 
 # The hot path (every sale posts through here) runs on prebuilt Core statements: building
@@ -105,6 +121,18 @@ _households = Household.__table__
 _villages = Village.__table__
 _existing = _transfers.alias("existing")
 _counter = _accounts.alias("counter")
+
+
+def _escrow_shop(column: str) -> object:
+    """The home shop's code or name, if it has a node (tables by name: see ledger.models)."""
+    return (
+        select(SHOPS.c[column])
+        .select_from(SHOPS.join(SHOP_NODES, SHOP_NODES.c.shop_id == SHOPS.c.id))
+        .where(SHOPS.c.id == _villages.c.home_shop_id)
+        .scalar_subquery()
+        .label(f"escrow_shop_{column}")
+    )
+
 
 _LOCK_TARGET = (
     select(
@@ -121,6 +149,8 @@ _LOCK_TARGET = (
         .label("counter_id"),
         _existing.c.id.label("existing_id"),
         _existing.c.request_hash,
+        _escrow_shop("code"),
+        _escrow_shop("name"),
     )
     .select_from(
         _households.join(_accounts, _accounts.c.household_id == _households.c.id)
@@ -408,6 +438,20 @@ def post_award(
     )
 
 
+class SpendMode(enum.StrEnum):
+    """Which points of a household a redemption may take (the shop node's escrow).
+
+    When the village's home shop has a node, the county keeps back the offline allowance,
+    `min(cap, balance - floor)`, for that node. ONLINE (every counter the county serves):
+    only what lies beyond it. OFFLINE (a sale the home shop's node made while its line
+    was down, posted as it syncs): down to the floor, but no more than the allowance.
+    Households without such a node spend down to the floor either way.
+    """
+
+    ONLINE = "online"
+    OFFLINE = "offline"
+
+
 @dataclass(frozen=True)
 class RedemptionHold:
     """A household's account locked for a redemption at a shop, not yet posted.
@@ -419,27 +463,77 @@ class RedemptionHold:
     target: _Target
     key: str
     shop_code: str
+    mode: SpendMode = SpendMode.ONLINE
+    allowance_cap: int = DEFAULT_OFFLINE_ALLOWANCE
+
+    @property
+    def escrowed(self) -> bool:
+        return self.target.escrow_shop_code is not None and self.allowance_cap > 0
+
+    @property
+    def reserved(self) -> int:
+        """The points kept back for the home shop's node: `min(cap, balance - floor)`."""
+        if not self.escrowed:
+            return 0
+        return min(self.allowance_cap, max(0, self.target.balance - self.target.floor))
+
+    @property
+    def guard_floor(self) -> int:
+        """The lowest balance this redemption may leave; the UPDATE's WHERE repeats it.
+
+        ONLINE with escrow: `balance - points >= floor + cap` is exactly `points <=
+        (balance - floor) - min(cap, balance - floor)` for any points > 0, and, unlike the
+        reservation, it does not move with the balance, so the guard needs no re-read.
+        """
+        if self.escrowed and self.mode is SpendMode.ONLINE:
+            return self.target.floor + self.allowance_cap
+        return self.target.floor
 
     def balance_after(self, points: int) -> int:
         """What `points` would leave; refuses an inactive household or a breached floor."""
         _require_active(self.target)
-        if self.target.balance - points < self.target.floor:
+        target = self.target
+        if self.mode is SpendMode.OFFLINE:
+            # Only the home shop's node spends offline, and only its allowance.
+            if target.escrow_shop_code != self.shop_code or points > self.reserved:
+                raise InsufficientPoints(
+                    needed=points,
+                    available=target.balance,
+                    floor=target.floor,
+                    allowance=self.reserved if target.escrow_shop_code == self.shop_code else 0,
+                    offline=True,
+                )
+        elif target.balance - points < self.guard_floor:
             raise InsufficientPoints(
-                needed=points, available=self.target.balance, floor=self.target.floor
+                needed=points,
+                available=target.balance,
+                floor=target.floor,
+                reserved=self.reserved,
+                reserved_for=target.escrow_shop_name,
             )
-        return self.target.balance - points
+        return target.balance - points
 
 
 def hold_for_redemption(
-    session: Session, *, actor: User, household_id: int, shop_code: str, idempotency_key: str
+    session: Session,
+    *,
+    actor: User,
+    household_id: int,
+    shop_code: str,
+    idempotency_key: str,
+    mode: SpendMode = SpendMode.ONLINE,
+    allowance_cap: int = DEFAULT_OFFLINE_ALLOWANCE,
 ) -> RedemptionHold:
     """Lock the household's account for a redemption at the shop (one round trip)."""
-    actor.require_shop_staff(shop_code)
+    if mode is SpendMode.OFFLINE:
+        actor.require_shop_node(shop_code)
+    else:
+        actor.require_shop_staff(shop_code)
     key = f"redemption:{idempotency_key}"
     target = _lock_target(
         session, household_id=household_id, key=key, counter_code=shop_account_code(shop_code)
     )
-    return RedemptionHold(target, key, shop_code)
+    return RedemptionHold(target, key, shop_code, mode, max(0, allowance_cap))
 
 
 def post_redemption(
@@ -460,7 +554,8 @@ def post_redemption(
     replay = _replay(session, target, hold.key, fingerprint)
     if replay:
         return replay
-    _require_active(target)
+    # The escrow's own refusals, in words; the UPDATE's WHERE holds the guard floor anyway.
+    hold.balance_after(points)
     return _post(
         session,
         target,
@@ -471,7 +566,7 @@ def post_redemption(
         inbound=False,
         key=hold.key,
         fingerprint=fingerprint,
-        floor=target.floor,
+        floor=hold.guard_floor,
         totals={"redeemed_total": points},
         actor=actor,
         now=now,
@@ -491,6 +586,8 @@ def redeem_points(
     idempotency_key: str,
     sale_id: int | None = None,
     reason: str | None = None,
+    mode: SpendMode = SpendMode.ONLINE,
+    allowance_cap: int = DEFAULT_OFFLINE_ALLOWANCE,
 ) -> Posting:
     """Spend points at a shop. Never overdraws, and leaves the village's floor untouched."""
     hold = hold_for_redemption(
@@ -499,6 +596,8 @@ def redeem_points(
         household_id=household_id,
         shop_code=shop_code,
         idempotency_key=idempotency_key,
+        mode=mode,
+        allowance_cap=allowance_cap,
     )
     return post_redemption(
         session, hold, actor=actor, now=now, points=points, sale_id=sale_id, reason=reason

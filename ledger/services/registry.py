@@ -14,9 +14,30 @@ from core.errors import Conflict, NotFound, ValidationFailed
 from core.ids import is_id
 from core.scanned import parse_scanned_int
 from ledger.chain import GENESIS
-from ledger.models import Account, AccountKind, Household, HouseholdMember, Village
+from ledger.models import (
+    SHOP_NODES,
+    SHOPS,
+    Account,
+    AccountKind,
+    Household,
+    HouseholdMember,
+    Village,
+)
 
 # --- villages -------------------------------------------------------------------------
+
+# `update_village(shop_code=KEEP)`: the home shop stays as it is (None clears it).
+KEEP = object()
+
+
+def _home_shop_id(session: Session, shop_code: str | None) -> int | None:
+    """The id of the shop a village names as its home shop; an unknown code is refused."""
+    if shop_code is None:
+        return None
+    shop_id = session.scalar(select(SHOPS.c.id).where(SHOPS.c.code == shop_code))
+    if shop_id is None:
+        raise ValidationFailed(errors={"shop_code": [_l("no shop %(code)s", code=shop_code)]})
+    return int(shop_id)
 
 
 def create_village(
@@ -27,13 +48,21 @@ def create_village(
     code: str,
     name: str,
     redemption_floor: int = 0,
+    shop_code: str | None = None,
 ) -> Village:
     actor.require_admin()
     if session.scalar(select(Village.id).where(Village.code == code)):
         raise Conflict(_l("village %(code)s exists", code=code))
-    village = Village(code=code, name=name, redemption_floor=redemption_floor, created_at=now)
+    village = Village(
+        code=code,
+        name=name,
+        redemption_floor=redemption_floor,
+        home_shop_id=_home_shop_id(session, shop_code),
+        created_at=now,
+    )
     session.add(village)
     session.flush()
+    session.refresh(village)
     return village
 
 
@@ -44,6 +73,7 @@ def update_village(
     code: str,
     name: str | None = None,
     redemption_floor: int | None = None,
+    shop_code: object = KEEP,
 ) -> Village:
     village = get_village(session, code)
     actor.require_village(code)
@@ -51,8 +81,39 @@ def update_village(
         village.name = name
     if redemption_floor is not None:
         village.redemption_floor = redemption_floor
+    if shop_code is not KEEP:
+        # The home shop decides whose points a shop node holds in reserve: the office's call.
+        actor.require_admin(_l("only the county office may change a village's home shop"))
+        assert shop_code is None or isinstance(shop_code, str)
+        village.home_shop_id = _home_shop_id(session, shop_code)
     session.flush()
+    session.refresh(village)
     return village
+
+
+def shop_names(session: Session) -> list[tuple[str, str]]:
+    """Every shop as (code, name), for choosing a village's home shop."""
+    rows = session.execute(select(SHOPS.c.code, SHOPS.c.name).order_by(SHOPS.c.code)).all()
+    return [(code, name) for code, name in rows]
+
+
+def offline_escrow(
+    session: Session, village: Village, allowance_cap: int
+) -> tuple[int, str | None]:
+    """What online sales must leave above the floor for the village's home shop node, and
+    that shop's name: (allowance_cap, name) if the home shop runs a node, else (0, None).
+
+    The same rule the ledger's guard applies (posting.RedemptionHold.guard_floor), for
+    pages that show what a household may spend.
+    """
+    if village.home_shop_id is None or allowance_cap <= 0:
+        return 0, None
+    name = session.scalar(
+        select(SHOPS.c.name)
+        .select_from(SHOPS.join(SHOP_NODES, SHOP_NODES.c.shop_id == SHOPS.c.id))
+        .where(SHOPS.c.id == village.home_shop_id)
+    )
+    return (allowance_cap, name) if name is not None else (0, None)
 
 
 def get_village(session: Session, code: str) -> Village:

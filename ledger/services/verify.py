@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ledger.chain import GENESIS, transfer_digest
 from ledger.models import Account, AccountKind, Transfer, TransferKind
+from ledger.signals import verifying
 
 
 @dataclass
@@ -17,6 +19,9 @@ class VerifyReport:
     transfers_checked: int
     first_bad_id: int | None = None
     problems: list[str] = field(default_factory=list)
+    # Filled by the shop nodes' check (ledger.signals.verifying): their offline sales.
+    node_sales_checked: int = 0
+    first_bad_node_sale: dict[str, Any] | None = None
 
 
 @dataclass
@@ -128,4 +133,5 @@ def verify_ledger(session: Session, *, batch: int = 10_000) -> VerifyReport:
             )
     if bad_ids:
         report.first_bad_id = min(bad_ids)
+    verifying.send(session, report=report)
     return report

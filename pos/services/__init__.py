@@ -33,6 +33,7 @@ from pos.services.reports import DailyReport, ProductDay, daily_report, daily_re
 from pos.services.returns import record_return, returned_qty, void_sale
 from pos.services.selling import (
     LineRequest,
+    OfflineSale,
     SaleLineView,
     SaleResult,
     SaleView,
@@ -48,6 +49,7 @@ __all__ = [
     "DailyReport",
     "Goods",
     "LineRequest",
+    "OfflineSale",
     "ProductDay",
     "SaleLineView",
     "SaleResult",

@@ -12,6 +12,7 @@ from accounts.auth import User
 from core.errors import NotFound
 from inventory import services as inventory
 from inventory.models import Shop
+from ledger import services as ledger
 from ledger.models import Household
 from member_cards import services as cards
 from member_cards.signing import Keyring
@@ -43,15 +44,24 @@ class Customer:
     floor: int
     spendable: int
     card_serial: str | None = None
+    # Kept back for the village's home shop node (ledger.SpendMode): online sales leave
+    # `floor + reserve_cap`; `reserved` is what that holds back now.
+    reserve_cap: int = 0
+    reserved: int = 0
+    reserved_for: str | None = None
 
 
 # --- the customer -------------------------------------------------------------------
 
 
-def _customer(household: Household, card_serial: str | None = None) -> Customer:
+def _customer(
+    session: Session, household: Household, card_serial: str | None, allowance_cap: int
+) -> Customer:
     names = [m.name for m in household.members]
     floor = household.village.redemption_floor
     balance = household.account.balance
+    cap, shop_name = ledger.offline_escrow(session, household.village, allowance_cap)
+    reserved = min(cap, max(balance - floor, 0))
     return Customer(
         household_id=household.id,
         head_name=household.head_name,
@@ -59,18 +69,27 @@ def _customer(household: Household, card_serial: str | None = None) -> Customer:
         village_name=household.village.name,
         balance=balance,
         floor=floor,
-        spendable=max(balance - floor, 0),
+        spendable=max(balance - floor - reserved, 0),
         card_serial=card_serial,
+        reserve_cap=cap,
+        reserved=reserved,
+        reserved_for=shop_name,
     )
 
 
 def find_customer(
-    session: Session, *, actor: User, shop_code: str, card_payload: str, keyring: Keyring
+    session: Session,
+    *,
+    actor: User,
+    shop_code: str,
+    card_payload: str,
+    keyring: Keyring,
+    allowance_cap: int = ledger.DEFAULT_OFFLINE_ALLOWANCE,
 ) -> Customer:
     """The household behind a card scanned at the counter (invalid, unknown, revoked refused)."""
     actor.require_shop_staff(shop_code)
     card = cards.resolve_card(session, payload=card_payload, keyring=keyring)
-    return _customer(card.household, card.serial)
+    return _customer(session, card.household, card.serial, allowance_cap)
 
 
 # --- the goods ----------------------------------------------------------------------

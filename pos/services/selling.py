@@ -37,6 +37,20 @@ class LineRequest:
 
 
 @dataclass(frozen=True)
+class OfflineSale:
+    """A sale the shop's node made while its line was down, as it reaches the county.
+
+    It keeps its own receipt number, time and sequence; its points come out of the
+    allowance the county held back for the node (ledger.SpendMode.OFFLINE), and its goods
+    leave the stock even below zero: they left the shelf long ago.
+    """
+
+    receipt_no: str
+    made_at: datetime
+    seq: int
+
+
+@dataclass(frozen=True)
 class SaleLineView:
     sku: str
     name: str
@@ -59,6 +73,7 @@ class SaleView:
     total_points: int
     balance_after: int
     lines: list[SaleLineView]
+    offline: bool = False
 
     @classmethod
     def of(cls, sale: Sale) -> SaleView:
@@ -73,6 +88,7 @@ class SaleView:
                 SaleLineView(line.sku, line.name, line.qty, line.points_each, line.points)
                 for line in sale.lines
             ],
+            offline=bool(sale.offline),
         )
 
 
@@ -184,6 +200,7 @@ _SALE_COLUMNS = (
     "request_hash",
     "clerk_id",
     "created_at",
+    "offline",
 )
 _INSERT_SALE = (
     insert(_sales)
@@ -338,6 +355,8 @@ def record_sale(
     idempotency_key: str,
     card_payload: str | None = None,
     household_id: int | None = None,
+    offline: OfflineSale | None = None,
+    allowance_cap: int = ledger.DEFAULT_OFFLINE_ALLOWANCE,
 ) -> SaleResult:
     """Sell: the sale, its redemption and its stock movements, all in the caller's transaction.
 
@@ -347,8 +366,15 @@ def record_sale(
 
     Locks are taken in one order, the household's account, the shop's receipt counter,
     then its stock rows by product, so concurrent sales queue but never deadlock.
+
+    `allowance_cap` is the setting OFFLINE_ALLOWANCE_POINTS: what the county keeps back for
+    a household's home shop node. `offline`: the sale is a node's offline sale (only that
+    node posts it; see OfflineSale).
     """
-    actor.require_shop_staff(shop_code)
+    if offline is not None:
+        actor.require_shop_node(shop_code)
+    else:
+        actor.require_shop_staff(shop_code)
     # Read as scans are before the fingerprint: the same sale typed another way is the same.
     lines = [_read_line(line) for line in lines]
     if card_payload is not None:
@@ -390,6 +416,8 @@ def record_sale(
         household_id=household_id,
         shop_code=shop_code,
         idempotency_key=idempotency_key,
+        mode=ledger.SpendMode.OFFLINE if offline else ledger.SpendMode.ONLINE,
+        allowance_cap=allowance_cap,
     )
     if shop_id is None:
         raise NotFound(_l("no shop %(code)s", code=shop_code))
@@ -411,9 +439,15 @@ def record_sale(
         )
     # Refused before a receipt number is taken; the posting checks it again under the lock.
     balance_after = hold.balance_after(total)
-    day = business_day(now, tz)
-    seq = _next_receipt_seq(session, shop_id, day)
-    receipt_no = receipt_number(shop_code, day, seq)
+    if offline is not None:
+        # The sale happened when the node made it: its day, its time, its number.
+        now = offline.made_at
+        day = business_day(now, tz)
+        seq, receipt_no = offline.seq, offline.receipt_no
+    else:
+        day = business_day(now, tz)
+        seq = _next_receipt_seq(session, shop_id, day)
+        receipt_no = receipt_number(shop_code, day, seq)
     sold = [
         SaleLineView(p.sku, p.name, qty, p.points_price, p.points_price * qty)
         for p, qty in merged.values()
@@ -433,6 +467,7 @@ def record_sale(
         "request_hash": fingerprint,
         "clerk_id": actor.id,
         "created_at": now,
+        "offline": offline is not None,
     }
     sale_id = _insert_sale(session, row, sold, list(merged))
     # The sale's id goes on the ledger transfer, so the day's report can pair them.
@@ -445,10 +480,11 @@ def record_sale(
         now=now,
         shop_id=shop_id,
         shop_code=shop_code,
-        allow_negative_stock=bool(allow_negative_stock),
+        allow_negative_stock=bool(allow_negative_stock) or offline is not None,
         lines=[inventory.SaleStock(p.id, p.sku, p.name, qty) for p, qty in merged.values()],
         reference=receipt_no,
         idempotency_key=idempotency_key,
+        offline=offline is not None,
     )
     view = SaleView(
         id=sale_id,
@@ -458,6 +494,7 @@ def record_sale(
         total_points=total,
         balance_after=balance_after,
         lines=sold,
+        offline=offline is not None,
     )
     # The row as inserted, known to the session without a SELECT (lines and returns load
     # if asked for); the commit expires it like any other.

@@ -395,3 +395,46 @@ def test_openapi_documents_the_ledger(client):
         "/api/v1/auth/token",
     ):
         assert path in paths
+
+
+def test_a_village_names_its_home_shop_by_code(client, factory, admin_headers):
+    factory.shop("GJY", name="高家堰超市")
+    factory.shop("BSP", name="白沙坪诚信超市")
+    r = client.post(
+        "/api/v1/villages",
+        json={"code": "ZJB", "name": "郑家榜村", "shop_code": "GJY"},
+        headers=admin_headers,
+    )
+    assert r.status_code == 201 and r.json["shop_code"] == "GJY"
+    problem = assert_problem(
+        client.post(
+            "/api/v1/villages",
+            json={"code": "QTP", "name": "青树坪村", "shop_code": "NOPE"},
+            headers=admin_headers,
+        ),
+        422,
+        "validation_error",
+    )
+    assert "shop_code" in problem["errors"]
+    listed = client.get("/api/v1/villages", headers=admin_headers).json["villages"]
+    assert [(v["code"], v.get("shop_code")) for v in listed] == [("ZJB", "GJY")]
+    r = client.patch("/api/v1/villages/ZJB", json={"shop_code": "BSP"}, headers=admin_headers)
+    assert r.status_code == 200 and r.json["shop_code"] == "BSP"
+    r = client.patch("/api/v1/villages/ZJB", json={"name": "郑家榜"}, headers=admin_headers)
+    assert r.json["shop_code"] == "BSP"
+    assert_problem(
+        client.patch("/api/v1/villages/ZJB", json={"shop_code": "NOPE"}, headers=admin_headers),
+        422,
+        "validation_error",
+    )
+    r = client.patch("/api/v1/villages/ZJB", json={"shop_code": None}, headers=admin_headers)
+    assert r.status_code == 200 and "shop_code" not in r.json
+    # Only the office moves a village's escrow: its own cadre may not.
+    cadre = factory.headers(factory.user("cadre", village="ZJB"))
+    assert_problem(
+        client.patch("/api/v1/villages/ZJB", json={"shop_code": "GJY"}, headers=cadre),
+        403,
+        "forbidden",
+    )
+    r = client.patch("/api/v1/villages/ZJB", json={"name": "郑家榜村"}, headers=cadre)
+    assert r.status_code == 200

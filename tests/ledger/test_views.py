@@ -701,3 +701,28 @@ def test_every_message_is_translated_into_chinese():
 def test_english_catalogue_has_no_fuzzy_entries():
     assert not _catalog("en").fuzzy
     assert [m.id for m in _catalog("en") if m.id and m.fuzzy] == []
+
+
+def test_the_office_sets_and_clears_a_villages_home_shop(as_admin, county):
+    page = text(as_admin.get("/villages/ZJB/edit"))
+    assert "本村超市" in page and '<option value="GJY">' in page
+    data = {"name": "郑家榜村", "redemption_floor": "0"}
+    response = submit(as_admin, "/villages/ZJB/edit", {**data, "shop_code": "NOPE"})
+    assert response.status_code == 422
+    response = submit(as_admin, "/villages/ZJB/edit", {**data, "shop_code": "GJY"})
+    assert response.status_code == 302
+    village = db.session.scalar(select(Village).where(Village.code == "ZJB"))
+    db.session.refresh(village)
+    assert village.shop_code == "GJY"
+    assert "GJY" in text(as_admin.get("/villages"))
+    # A form without the field leaves it; an empty choice clears it.
+    assert submit(as_admin, "/villages/ZJB/edit", data).status_code == 302
+    db.session.refresh(village)
+    assert village.shop_code == "GJY"
+    assert submit(as_admin, "/villages/ZJB/edit", {**data, "shop_code": ""}).status_code == 302
+    db.session.refresh(village)
+    assert village.shop_code is None
+
+
+def test_a_cadre_does_not_see_the_home_shop(as_cadre, county):
+    assert "本村超市" not in text(as_cadre.get("/villages/ZJB/edit"))

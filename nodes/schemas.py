@@ -1,0 +1,49 @@
+"""Request and response schemas of the shop node API; the OpenAPI document is built from them."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from marshmallow import fields, validate
+
+from core.api import BaseSchema, LocalDateTime, StrictInt, idempotency_key_field
+from core.ids import ID_RANGE
+from core.scanned import ScannedString
+from pos.schemas import LINES, QTY, SaleOut
+
+# Offline sales of this century only: anything else is a broken clock, not a sale.
+MADE_AT = validate.Range(min=datetime(2000, 1, 1, tzinfo=UTC), max=datetime(2100, 1, 1, tzinfo=UTC))
+HASH = validate.Regexp(r"^[0-9a-f]{64}$", error="64 lower-case hex digits")
+
+
+class OfflineLineIn(BaseSchema):
+    sku = ScannedString(required=True, validate=validate.Length(min=1, max=32))
+    qty = StrictInt(required=True, validate=QTY)
+
+
+class OfflineSaleIn(BaseSchema):
+    seq = StrictInt(required=True, validate=validate.Range(1, 2**31 - 1))
+    prev_hash = fields.String(required=True, validate=HASH)
+    idempotency_key = idempotency_key_field()
+    receipt_no = fields.String(required=True, validate=validate.Length(min=1, max=64))
+    made_at = fields.AwareDateTime(required=True, validate=MADE_AT)
+    household_id = StrictInt(required=True, validate=ID_RANGE)
+    card_digest = fields.String(
+        load_default=None, allow_none=True, validate=validate.Length(min=1, max=128)
+    )
+    lines = fields.List(fields.Nested(OfflineLineIn), required=True, validate=LINES)
+    # Optional: the node's own shop, checked against its token.
+    shop_code = fields.String(load_default=None, validate=validate.Length(min=1, max=32))
+
+
+class OfflineSaleOut(SaleOut):
+    seq = fields.Integer()
+    hash = fields.String()
+
+
+class NodeOut(BaseSchema):
+    shop_code = fields.String(attribute="shop.code")
+    last_seq = fields.Integer()
+    last_hash = fields.String()
+    last_sync_at = LocalDateTime(allow_none=True)
+    offline_allowance_points = fields.Integer()
