@@ -146,6 +146,10 @@
       customerBox.querySelector("[data-balance]").textContent = c.balance;
       customerBox.querySelector("[data-floor]").textContent = c.floor;
       customerBox.querySelector("[data-floor-box]").hidden = !c.floor;
+      // Another shop's counter: the points kept for the home shop's node, said plainly.
+      customerBox.querySelector("[data-reserved]").textContent = c.reserved || 0;
+      customerBox.querySelector("[data-reserved-for]").textContent = c.reserved_for || "";
+      customerBox.querySelector("[data-reserved-box]").hidden = !c.reserved;
     }
     askBox.hidden = state.name !== ASKING;
     if (state.name !== DONE) {
@@ -446,6 +450,8 @@
     // What the county keeps back for the village's home shop node stays kept back.
     state.customer.spendable = Math.max(
       sale.balance_after - state.customer.floor - (state.customer.reserve_cap || 0), 0);
+    state.customer.reserved = Math.min(
+      state.customer.reserve_cap || 0, Math.max(sale.balance_after - state.customer.floor, 0));
     stockBox.hidden = true;
     forget(state.lines.map(function (line) { return line.sku; }));
     setState(DONE);

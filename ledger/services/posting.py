@@ -442,10 +442,12 @@ class SpendMode(enum.StrEnum):
     """Which points of a household a redemption may take (the shop node's escrow).
 
     When the village's home shop has a node, the county keeps back the offline allowance,
-    `min(cap, balance - floor)`, for that node. ONLINE (every counter the county serves):
-    only what lies beyond it. OFFLINE (a sale the home shop's node made while its line
-    was down, posted as it syncs): down to the floor, but no more than the allowance.
-    Households without such a node spend down to the floor either way.
+    `min(cap, balance - floor)`, for that node. ONLINE at any other shop: only what lies
+    beyond it. ONLINE at the home shop itself: down to the floor, reserve included (the
+    reserve is that shop's; its node learns the new allowance from the sale's answer and
+    the next sync). OFFLINE (a sale the home shop's node made while its line was down,
+    posted as it syncs): down to the floor, but no more than the allowance. Households
+    without such a node spend down to the floor everywhere.
     """
 
     ONLINE = "online"
@@ -471,6 +473,15 @@ class RedemptionHold:
         return self.target.escrow_shop_code is not None and self.allowance_cap > 0
 
     @property
+    def held_back(self) -> bool:
+        """Whether this sale must leave the home shop's reserve alone."""
+        return (
+            self.escrowed
+            and self.mode is SpendMode.ONLINE
+            and self.shop_code != self.target.escrow_shop_code
+        )
+
+    @property
     def reserved(self) -> int:
         """The points kept back for the home shop's node: `min(cap, balance - floor)`."""
         if not self.escrowed:
@@ -481,11 +492,11 @@ class RedemptionHold:
     def guard_floor(self) -> int:
         """The lowest balance this redemption may leave; the UPDATE's WHERE repeats it.
 
-        ONLINE with escrow: `balance - points >= floor + cap` is exactly `points <=
+        ONLINE at another shop: `balance - points >= floor + cap` is exactly `points <=
         (balance - floor) - min(cap, balance - floor)` for any points > 0, and, unlike the
         reservation, it does not move with the balance, so the guard needs no re-read.
         """
-        if self.escrowed and self.mode is SpendMode.ONLINE:
+        if self.held_back:
             return self.target.floor + self.allowance_cap
         return self.target.floor
 
@@ -508,8 +519,8 @@ class RedemptionHold:
                 needed=points,
                 available=target.balance,
                 floor=target.floor,
-                reserved=self.reserved,
-                reserved_for=target.escrow_shop_name,
+                reserved=self.reserved if self.held_back else 0,
+                reserved_for=target.escrow_shop_name if self.held_back else None,
             )
         return target.balance - points
 

@@ -98,22 +98,25 @@ def shop_names(session: Session) -> list[tuple[str, str]]:
 
 
 def offline_escrow(
-    session: Session, village: Village, allowance_cap: int
+    session: Session, village: Village, allowance_cap: int, *, at_shop: str
 ) -> tuple[int, str | None]:
-    """What online sales must leave above the floor for the village's home shop node, and
-    that shop's name: (allowance_cap, name) if the home shop runs a node, else (0, None).
+    """What online sales at `at_shop` must leave above the floor for the village's home
+    shop node, and that shop's name: (allowance_cap, name) when the home shop runs a node
+    and is another shop, else (0, None): the home shop itself may spend its own reserve.
 
     The same rule the ledger's guard applies (posting.RedemptionHold.guard_floor), for
     pages that show what a household may spend.
     """
     if village.home_shop_id is None or allowance_cap <= 0:
         return 0, None
-    name = session.scalar(
-        select(SHOPS.c.name)
+    home = session.execute(
+        select(SHOPS.c.code, SHOPS.c.name)
         .select_from(SHOPS.join(SHOP_NODES, SHOP_NODES.c.shop_id == SHOPS.c.id))
         .where(SHOPS.c.id == village.home_shop_id)
-    )
-    return (allowance_cap, name) if name is not None else (0, None)
+    ).first()
+    if home is None or home.code == at_shop:
+        return 0, None
+    return allowance_cap, home.name
 
 
 def get_village(session: Session, code: str) -> Village:

@@ -55,12 +55,18 @@ class Customer:
 
 
 def _customer(
-    session: Session, household: Household, card_serial: str | None, allowance_cap: int
+    session: Session,
+    household: Household,
+    card_serial: str | None,
+    allowance_cap: int,
+    shop_code: str,
 ) -> Customer:
     names = [m.name for m in household.members]
     floor = household.village.redemption_floor
     balance = household.account.balance
-    cap, shop_name = ledger.offline_escrow(session, household.village, allowance_cap)
+    cap, shop_name = ledger.offline_escrow(
+        session, household.village, allowance_cap, at_shop=shop_code
+    )
     reserved = min(cap, max(balance - floor, 0))
     return Customer(
         household_id=household.id,
@@ -89,7 +95,7 @@ def find_customer(
     """The household behind a card scanned at the counter (invalid, unknown, revoked refused)."""
     actor.require_shop_staff(shop_code)
     card = cards.resolve_card(session, payload=card_payload, keyring=keyring)
-    return _customer(session, card.household, card.serial, allowance_cap)
+    return _customer(session, card.household, card.serial, allowance_cap, shop_code)
 
 
 # --- the goods ----------------------------------------------------------------------

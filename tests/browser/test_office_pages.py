@@ -72,6 +72,8 @@ def test_switching_to_english_and_back(page, live_server, village):
     assert "家庭诚信档案" in page.inner_text("main")
 
     page.click("a.lang")
+    # The click returns once the new page is committed, not parsed: wait for all of it.
+    page.wait_for_load_state()
     assert page.locator("html").get_attribute("lang") == "en"
     body = page.inner_text("body")
     assert "Family integrity file" in body and "Award or penalty" in body

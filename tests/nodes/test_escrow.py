@@ -51,12 +51,34 @@ def test_the_english_detail_names_the_reservation_too(client, county):
     assert problem["reserved"] == 200
 
 
-def test_online_sales_at_the_home_shop_keep_off_the_reservation_too(client, county):
+def test_the_home_shop_online_spends_its_own_reserve_down_to_the_floor(client, county):
+    # The reserve is the home shop's: a household with little above its floor still buys
+    # there while the line is up. Its node learns the smaller allowance from the answer.
     household = county.household
-    r = online_sale(client, county.clerk_home, "GJY", household.id, [("RICE-10", 5)])  # 350
-    assert_problem(r, 409, "insufficient_points")
-    r = online_sale(client, county.clerk_home, "GJY", household.id, [("RICE-10", 4)])  # 280
-    assert r.status_code == 201
+    r = online_sale(client, county.clerk_home, "GJY", household.id, [("RICE-10", 7)])  # 490
+    assert r.status_code == 201, r.get_data(as_text=True)
+    assert r.get_json()["balance_after"] == 110
+    r = online_sale(client, county.clerk_home, "GJY", household.id, [("SOAP", 11)])
+    problem = assert_problem(r, 409, "insufficient_points")
+    assert problem.get("reserved", 0) == 0 and "留作" not in problem["detail"]
+    # Another shop now has nothing: the 10 left are the node's.
+    r = online_sale(client, county.clerk_other, "BSP", household.id, [("SOAP", 1)])
+    assert assert_problem(r, 409, "insufficient_points")["reserved"] == 10
+
+
+def test_the_counter_shows_the_reserve_only_away_from_home(client, county, factory):
+    payload = factory.card(county.household)[1]
+    db.session.commit()
+    for shop, headers, spendable, reserved in (
+        ("GJY", county.clerk_home, 500, 0),
+        ("BSP", county.clerk_other, 300, 200),
+    ):
+        r = client.post(
+            f"/api/v1/shops/{shop}/customer", json={"card_payload": payload}, headers=headers
+        )
+        assert r.status_code == 200, r.get_data(as_text=True)
+        got = r.get_json()
+        assert (got["spendable"], got["reserved"]) == (spendable, reserved), (shop, got)
 
 
 def test_the_node_spends_the_reservation_down_to_the_floor(client, county):
@@ -213,9 +235,9 @@ def test_online_and_offline_sales_racing_never_pass_the_floor(county, live_serve
     assert report.node_sales_checked == 6
 
 
-@pytest.mark.parametrize("shop", ["BSP", "GJY"])
-def test_a_held_redemption_says_what_it_would_leave(county, factory, shop):
-    """The ledger's own API: the hold refuses what the guard would."""
+@pytest.mark.parametrize(("shop", "guard", "most"), [("BSP", 300, 300), ("GJY", 100, 500)])
+def test_a_held_redemption_says_what_it_would_leave(county, factory, shop, guard, most):
+    """The ledger's own API: the hold refuses what the guard would; home spends the reserve."""
     clerk = factory.user(Role.CLERK, shop=shop)
     hold = ledger.hold_for_redemption(
         db.session,
@@ -225,10 +247,10 @@ def test_a_held_redemption_says_what_it_would_leave(county, factory, shop):
         idempotency_key=f"hold-{shop}",
         allowance_cap=200,
     )
-    assert (hold.reserved, hold.guard_floor) == (200, 300)
-    assert hold.balance_after(300) == 300
+    assert (hold.reserved, hold.guard_floor) == (200, guard)
+    assert hold.balance_after(most) == 600 - most
     with pytest.raises(InsufficientPoints):
-        hold.balance_after(301)
+        hold.balance_after(most + 1)
     db.session.rollback()
 
 
