@@ -49,6 +49,8 @@ def test_the_counter_fits_390_px_wide(
     if language == "English":
         page.click("text=English")
         page.wait_for_function("() => document.querySelector('[data-counter][data-state]')")
+    # Measured before the stylesheet applies, a page is wider than it will be: wait for it.
+    page.wait_for_load_state()
     seen = {"idle": scroll_width(page)}
     burst(page, "6909999999994", "NO-SUCH-GOODS-" + "X" * 40)
     settle(page)
