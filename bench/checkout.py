@@ -49,9 +49,7 @@ import json
 import os
 import pstats
 import random
-import socket
 import statistics
-import subprocess
 import tempfile
 import threading
 import time
@@ -62,6 +60,7 @@ from typing import Any
 from sqlalchemy import create_engine, make_url, text
 
 from accounts.auth import Role, create_user, issue_token
+from bench.harness import TICK, free_port, start_server
 from config.app import create_app
 from config.settings import normalize_database_url
 from core.db import db, utcnow
@@ -153,48 +152,6 @@ def build(url: str, home: str, counters: int) -> dict[str, Any]:
     return {"app": app, "shops": shops, "skus": skus}
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def start_server(
-    url: str, home: str, port: int, threads: int, workers: int
-) -> subprocess.Popen[bytes]:
-    env = dict(os.environ)
-    env.update(
-        {
-            "INTEGRITY_POS_HOME": home,
-            "DATABASE_URL": url,
-            **{f"INTEGRITY_POS_{k}": v for k, v in SECRETS.items()},
-            # The server runs this checkout's code, even packages added since the install.
-            "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")])),
-        }
-    )
-    command = [str(Path(sys.executable).parent / "integrity-pos"), "serve"]
-    server = subprocess.Popen(
-        [*command, "--port", str(port), "--threads", str(threads), "--workers", str(workers)],
-        env=env,
-        stdout=subprocess.DEVNULL,
-    )
-    # An HTTP answer, not a TCP connect: the kernel completes connections on the listening
-    # socket before any worker has built its app.
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
-        try:
-            conn.request("GET", "/api/v1/shops/S00/stock")
-            if conn.getresponse().status == 401:
-                return server
-        except OSError:
-            time.sleep(0.2)
-        finally:
-            conn.close()
-    server.kill()
-    sys.exit("the server did not start")
-
-
 def cart(skus: list[str], rng: random.Random) -> list[dict[str, Any]]:
     return [{"sku": sku, "qty": rng.randint(1, 3)} for sku in rng.sample(skus, 3)]
 
@@ -241,9 +198,6 @@ def counter(
     conn.close()
     out["latencies"] = latencies
     out["errors"] = errors
-
-
-TICK = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
 
 
 def _cpu_of(pid: int) -> float:
@@ -369,7 +323,15 @@ def main() -> None:
         print(f"building {args.counters} shops …", flush=True)
         fixture = build(url, home, args.counters)
         port = free_port()
-        server = start_server(url, home, port, args.server_threads, args.server_workers)
+        server = start_server(
+            url,
+            home,
+            port,
+            workers=args.server_workers,
+            threads=args.server_threads,
+            secrets=SECRETS,
+            ready_path="/api/v1/shops/S00/stock",
+        )
         try:
             until = time.monotonic() + args.seconds
             interval = args.counters / args.rate if args.rate else None

@@ -66,7 +66,6 @@ import json
 import math
 import os
 import random
-import socket
 import statistics
 import subprocess
 import tempfile
@@ -75,6 +74,7 @@ from typing import Any
 
 from sqlalchemy import create_engine, select, text
 
+from bench.harness import free_port
 from config.settings import normalize_database_url
 from core.db import db, utcnow
 
@@ -233,12 +233,6 @@ def build(url: str, home: str, args: argparse.Namespace) -> dict[str, Any]:
         db.session.remove()
         db.engine.dispose()
     return fixture
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def start_server(

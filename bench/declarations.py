@@ -49,7 +49,6 @@ import io
 import json
 import os
 import random
-import socket
 import statistics
 import subprocess
 import tempfile
@@ -64,6 +63,7 @@ from PIL import Image
 from sqlalchemy import create_engine, insert, or_, select, text
 
 from accounts.auth import Role, create_user, issue_token
+from bench.harness import TICK, free_port, start_server
 from config.app import create_app
 from config.settings import normalize_database_url
 from core.db import db, utcnow
@@ -165,46 +165,6 @@ def multipart(fields: dict[str, str], photo: bytes) -> tuple[bytes, str]:
     return body, f"multipart/form-data; boundary={boundary}"
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def start_server(url: str, home: str, port: int, workers: int, threads: int) -> Any:
-    env = dict(os.environ)
-    env.update(
-        {
-            "INTEGRITY_POS_HOME": home,
-            "DATABASE_URL": url,
-            **{f"INTEGRITY_POS_{k}": v for k, v in SECRETS.items()},
-            "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")])),
-        }
-    )
-    command = [str(Path(sys.executable).parent / "integrity-pos"), "serve"]
-    server = subprocess.Popen(
-        [*command, "--port", str(port), "--workers", str(workers), "--threads", str(threads)],
-        env=env,
-        stdout=subprocess.DEVNULL,
-    )
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
-        try:
-            conn.request("GET", "/api/v1/declarations")
-            if conn.getresponse().status == 401:
-                return server
-        except OSError:
-            time.sleep(0.2)
-        finally:
-            conn.close()
-    server.kill()
-    sys.exit("the server did not start")
-
-
-TICK = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
-
-
 def process_tree_cpu(pid: int) -> float:
     """CPU seconds of a process and its children (Linux /proc; 0 elsewhere)."""
     total = 0.0
@@ -239,7 +199,15 @@ def intake(args: argparse.Namespace, url: str) -> dict[str, Any]:
     photos = [phone_photo(seed) for seed in range(PHOTOS)]
     sizes = [len(p) for p in photos]
     port = free_port()
-    server = start_server(url, home, port, args.server_workers, args.server_threads)
+    server = start_server(
+        url,
+        home,
+        port,
+        workers=args.server_workers,
+        threads=args.server_threads,
+        secrets=SECRETS,
+        ready_path="/api/v1/declarations",
+    )
     latencies: list[list[float]] = [[] for _ in range(args.clients)]
     errors: dict[int, int] = {}
     duplicates = [0]

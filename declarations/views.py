@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from datetime import date
-from typing import Any
+from typing import Any, TypeVar
 
 from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
@@ -319,6 +320,14 @@ def approve(declaration_id: int) -> Any:
 
 
 EXPIRED_FORM = _l("This form has expired; please reload the page and try again.")
+T = TypeVar("T")
+
+
+def _with_reason(form: Any, decide: Callable[[str], T]) -> T:
+    """Run a decision that needs the form's reason, in one unit of work."""
+    if not form.validate():
+        raise ValidationFailed(errors={"reason": form.reason.errors or [EXPIRED_FORM]})
+    return run_unit_of_work(lambda: decide(form.reason.data))
 
 
 def _posted_points(transfer_id: int) -> str:
@@ -332,16 +341,11 @@ def reject(declaration_id: int) -> Any:
     actor = current_actor()
     form = RejectForm()
     try:
-        if not form.validate():
-            raise ValidationFailed(errors={"reason": form.reason.errors or [EXPIRED_FORM]})
-        declaration = run_unit_of_work(
-            lambda: services.reject_declaration(
-                db.session,
-                actor=actor,
-                now=utcnow(),
-                declaration_id=declaration_id,
-                reason=form.reason.data,
-            )
+        declaration = _with_reason(
+            form,
+            lambda reason: services.reject_declaration(
+                db.session, actor=actor, now=utcnow(), declaration_id=declaration_id, reason=reason
+            ),
         )
     except DomainError as exc:
         db.session.rollback()
@@ -405,16 +409,11 @@ def correct(declaration_id: int) -> Any:
     actor = current_actor()
     form = CorrectForm()
     try:
-        if not form.validate():
-            raise ValidationFailed(errors={"reason": form.reason.errors or [EXPIRED_FORM]})
-        posting = run_unit_of_work(
-            lambda: services.correct_approval(
-                db.session,
-                actor=actor,
-                now=utcnow(),
-                declaration_id=declaration_id,
-                reason=form.reason.data,
-            )
+        posting = _with_reason(
+            form,
+            lambda reason: services.correct_approval(
+                db.session, actor=actor, now=utcnow(), declaration_id=declaration_id, reason=reason
+            ),
         )
     except DomainError as exc:
         db.session.rollback()
