@@ -14,7 +14,7 @@ from typing import Any
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 
-from core.templating import ROLE_LABELS
+from core.templating import PRINTER_KIND_LABELS, ROLE_LABELS
 
 # Every operation that changes something, by endpoint (web requests) or by the name the
 # command line records. tests/audit checks each write endpoint of the app has one.
@@ -196,15 +196,7 @@ FIELDS: dict[str, Any] = {
 VALUES: dict[str, dict[str, Any]] = {
     "per": {"household": _l("per household"), "person": _l("per person")},
     "mode": {"text": _l("Chinese text"), "image": _l("Image")},
-    "kind": {
-        "network": _l("Network"),
-        "usb": _l("USB"),
-        "serial": _l("Serial port"),
-        "file": _l("Device file"),
-        "cups": _l("CUPS print service"),
-        "lp": _l("Linux print command"),
-        "win32": _l("Windows printer"),
-    },
+    "kind": PRINTER_KIND_LABELS,
     "reason": {
         "damaged": _l("Damaged"),
         "expired": _l("Expired"),

@@ -22,6 +22,17 @@ ROLE_LABELS = {
     "reporter": _l("Village group leader"),
     "shop_node": _l("Shop node"),
 }
+# How the county office names each way of reaching a printer (the printers page and the
+# audit log); the codes stay in the API, config.toml and the print agent's --printer.
+PRINTER_KIND_LABELS = {
+    "network": _l("Network"),
+    "usb": _l("USB"),
+    "serial": _l("Serial port"),
+    "file": _l("Device file"),
+    "cups": _l("CUPS print service"),
+    "lp": _l("Linux print command"),
+    "win32": _l("Windows printer"),
+}
 # Werkzeug's and Flask-WTF's own error texts are English only; people get these instead.
 _HTTP_DETAILS = {
     BadRequest.description: _l(

@@ -106,14 +106,7 @@ def issue_card(session: Session, *, actor: User, now: datetime, household_id: in
 
 
 def _issue(session: Session, *, actor: User, now: datetime, household: Household) -> MemberCard:
-    if household.status != "active":
-        raise Conflict(
-            _l(
-                "household %(household_id)s is %(status)s",
-                household_id=household.id,
-                status=household.status,
-            )
-        )
+    ledger.require_active(household.id, household.status)
     _lock_household(session, household.id)
     previous = active_card(session, household.id)
     if previous is not None:

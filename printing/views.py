@@ -11,24 +11,14 @@ from flask_babel import lazy_gettext as _l
 from accounts.auth import Role, current_actor, page_roles_required
 from core.db import db, run_unit_of_work, utcnow
 from core.errors import DomainError
-from core.templating import problem_box
+from core.templating import PRINTER_KIND_LABELS, problem_box
 from inventory import services as inventory
 from printing import services, worker
 from printing.devices import KINDS
 
 bp = Blueprint("pos_printers", __name__)
 
-# How the county office names each way of reaching a printer; the codes stay in the API,
-# config.toml and the print agent's --printer.
-KIND_LABELS = {
-    "network": _l("Network"),
-    "usb": _l("USB"),
-    "serial": _l("Serial port"),
-    "file": _l("Device file"),
-    "cups": _l("CUPS print service"),
-    "lp": _l("Linux print command"),
-    "win32": _l("Windows printer"),
-}
+
 # The form's fields as its labels say, for messages about them.
 FIELD_LABELS = {
     "kind": _l("Connection"),
@@ -75,7 +65,7 @@ def printers() -> Any:
         except DomainError as exc:
             settings, problem = None, exc.detail
         rows.append({"shop": shop, "printer": settings, "problem": problem})
-    return render_template("printing/printers.html", rows=rows, kind_labels=KIND_LABELS)
+    return render_template("printing/printers.html", rows=rows, kind_labels=PRINTER_KIND_LABELS)
 
 
 @bp.route("/printers/<string:code>", methods=["GET", "POST"])
@@ -126,7 +116,7 @@ def printer_edit(code: str) -> Any:
         shop=shop,
         values=current,
         kinds=KINDS,
-        kind_labels=KIND_LABELS,
+        kind_labels=PRINTER_KIND_LABELS,
         problem=problem,
         agent_url=request.host_url.rstrip("/"),
     )

@@ -178,14 +178,7 @@ def _judge(
     session: Session, household: Household, submission: Submission, today: date
 ) -> tuple[PointRule, int | None]:
     """The rule in force and the persons it counts, or the first reason to refuse."""
-    if household.status != "active":
-        raise Conflict(
-            _l(
-                "household %(household_id)s is %(status)s",
-                household_id=household.id,
-                status=household.status,
-            )
-        )
+    ledger.require_active(household.id, household.status)
     rule = ledger.find_rule(session, submission.rule_code, household.village)
     if rule.points <= 0:
         raise ValidationFailed(

@@ -31,7 +31,7 @@ from ledger.models import (
     TransferKind,
     Village,
 )
-from ledger.services.registry import get_household, people_count
+from ledger.services.registry import get_household, people_count, require_active
 from ledger.services.rules import MAX_AWARD_POINTS, find_rule
 
 # A single sale or refund; far above any basket, far below integer overflow.
@@ -241,14 +241,7 @@ def _replay(session: Session, target: _Target, key: str, fingerprint: str) -> Po
 
 
 def _require_active(target: _Target) -> None:
-    if target.status != "active":
-        raise Conflict(
-            _l(
-                "household %(household_id)s is %(status)s",
-                household_id=target.household_id,
-                status=target.status,
-            )
-        )
+    require_active(target.household_id, target.status)
 
 
 def _post(

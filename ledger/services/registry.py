@@ -173,6 +173,14 @@ def create_household(
     return household
 
 
+def require_active(household_id: int, status: str) -> None:
+    """Refuse to award, spend, declare or issue cards for a household that is not active."""
+    if status != "active":
+        raise Conflict(
+            _l("household %(household_id)s is %(status)s", household_id=household_id, status=status)
+        )
+
+
 def get_household(session: Session, household_id: int) -> Household:
     household = session.get(Household, household_id) if is_id(household_id) else None
     if household is None:
