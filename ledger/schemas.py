@@ -7,6 +7,7 @@ from typing import Any
 from marshmallow import ValidationError, fields, post_dump, validate, validates_schema
 
 from core.api import BaseSchema, LocalDateTime, StrictInt, idempotency_key_field
+from core.scanned import ScannedString
 from ledger.services import MAX_AWARD_POINTS
 
 CODE = validate.Regexp(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,31}$", error="letters, digits, - and _")
@@ -18,14 +19,15 @@ class VillageIn(BaseSchema):
     name = fields.String(required=True, validate=NAME)
     redemption_floor = StrictInt(load_default=0, validate=validate.Range(0, 1_000_000))
     # The village's home shop (API.md): where its households may buy while it is offline.
-    shop_code = fields.String(load_default=None, allow_none=True, validate=CODE)
+    # Typed as an input method types it: full-width ＧＪＹ is GJY.
+    shop_code = ScannedString(load_default=None, allow_none=True, validate=CODE)
 
 
 class VillagePatch(BaseSchema):
     name = fields.String(validate=NAME)
     redemption_floor = StrictInt(validate=validate.Range(0, 1_000_000))
     # Absent: unchanged; null: the village has no home shop any more.
-    shop_code = fields.String(allow_none=True, validate=CODE)
+    shop_code = ScannedString(allow_none=True, validate=CODE)
 
 
 class VillageOut(BaseSchema):

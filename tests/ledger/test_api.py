@@ -427,6 +427,9 @@ def test_a_village_names_its_home_shop_by_code(client, factory, admin_headers):
         422,
         "validation_error",
     )
+    # As a Chinese input method types it: full-width, with a stray space.
+    r = client.patch("/api/v1/villages/ZJB", json={"shop_code": " ＧＪＹ"}, headers=admin_headers)
+    assert r.status_code == 200 and r.json["shop_code"] == "GJY"
     r = client.patch("/api/v1/villages/ZJB", json={"shop_code": None}, headers=admin_headers)
     assert r.status_code == 200 and "shop_code" not in r.json
     # Only the office moves a village's escrow: its own cadre may not.
