@@ -827,7 +827,23 @@
     }
     nodeBox.hidden = !state;
     nodeBox.dataset.state = state || "online";
-    root.dataset.line = data.online ? "online" : "offline";
+    var line = data.online ? "online" : "offline";
+    if (root.dataset.line && root.dataset.line !== line) refreshToken();
+    root.dataset.line = line;
+  }
+
+  // The page's CSRF token is that of whoever rendered it, the county or the node; when
+  // the line changes, the other one answers next: take its token from a fresh copy of
+  // this page, so the queue goes on without a reload (and without losing the cart).
+  function refreshToken() {
+    fetch(window.location.pathname + window.location.search, { credentials: "same-origin" })
+      .then(function (response) { return response.ok ? response.text() : ""; })
+      .then(function (html) {
+        if (!html) return;
+        var fresh = new DOMParser().parseFromString(html, "text/html").querySelector("[data-counter]");
+        if (fresh && fresh.dataset.csrf) d.csrf = fresh.dataset.csrf;
+      })
+      .catch(function () {});
   }
 
   function pollNode(delay) {

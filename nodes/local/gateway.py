@@ -56,6 +56,11 @@ NODE_TOKEN_HEADER = "X-Shop-Node-Token"
 # The counter's sale endpoint, and any path naming a sale: /api/v1/sales/<id>[/...].
 _SALE_POST = re.compile(r"^/api/v1/shops/[^/]+/sales$")
 _SALE_PATH = re.compile(r"^/api/v1/sales/(\d+)(/.*)?$")
+# The counter's own calls: a clerk with a queue waits no longer than this for the county
+# before the node answers by itself (the counter page gives up at 8 s and retries).
+_COUNTER_CALL = re.compile(
+    r"^/api/v1/(shops/[^/]+/(sales|customer|goods/[^/]+)|cards/resolve|auth/token)$"
+)
 # Requests bigger than this are not a counter's: the county's own limit decides them.
 MAX_BODY = 32 * 1024 * 1024
 
@@ -99,7 +104,8 @@ class Gateway:
         syncer: Syncing,
         node: Learning,
         connect_timeout: float = 2.0,
-        read_timeout: float = 10.0,
+        read_timeout: float = 5.0,
+        slow_read_timeout: float = 60.0,
         pool: urllib3.PoolManager | None = None,
     ) -> None:
         self.local_app = local_app
@@ -108,6 +114,8 @@ class Gateway:
         self.syncer = syncer
         self.node = node
         self.timeout = urllib3.Timeout(connect=connect_timeout, read=read_timeout)
+        # Pages and reports may take the county longer; they have no queue behind them.
+        self.slow_timeout = urllib3.Timeout(connect=connect_timeout, read=slow_read_timeout)
         # Never retried here: a retried POST could sell twice; the counter retries with its
         # own idempotency key, and the county answers a repeat with the first sale.
         self.pool = pool or urllib3.PoolManager(maxsize=16, retries=False)
@@ -161,7 +169,7 @@ class Gateway:
                 redirect=False,
                 preload_content=True,
                 decode_content=False,
-                timeout=self.timeout,
+                timeout=self.timeout if _COUNTER_CALL.match(path) else self.slow_timeout,
             )
         except (Urllib3Error, OSError) as exc:
             log.warning("county away (%s %s): %s", method, path, exc)

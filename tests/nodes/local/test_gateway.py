@@ -79,7 +79,7 @@ class County:
         def app(request: Request) -> Response:
             self.seen.append(request)
             self.bodies.append(request.get_data())
-            if request.path == "/slow":
+            if request.path.endswith("/slow"):
                 self.hang.wait(5)
             if request.path == "/login" and request.method == "POST":
                 response = Response("", status=302, headers={"Location": "/counter"})
@@ -181,7 +181,7 @@ def test_connection_refused_hands_the_same_request_to_the_local_app() -> None:
 
 def test_a_county_that_accepts_but_never_answers_times_out_to_offline(county: County) -> None:
     client, syncer, _node = _gateway(f"http://127.0.0.1:{county.port}", read_timeout=0.3)
-    response = client.get("/slow")
+    response = client.get("/api/v1/shops/GJY/goods/slow")
     assert response.get_json()["local"] is True
     assert not syncer.online
 
