@@ -300,12 +300,26 @@ def _products_for(
     return found
 
 
+def _receipt_key(at: datetime) -> tuple[str, str]:
+    day = at.astimezone(_tz()).date()
+    return f"receipts:{day:%Y%m%d}", f"{day:%Y%m%d}"
+
+
 def _next_receipt_no(session: Session, shop_code: str, made_at: datetime) -> str:
-    day = made_at.astimezone(_tz()).date()
-    key = f"receipts:{day:%Y%m%d}"
+    key, day = _receipt_key(made_at)
     number = int(get_state(session, key, 0)) + 1
     set_state(session, key, number)
-    return f"{shop_code}-{day:%Y%m%d}-L{number:04d}"
+    return f"{shop_code}-{day}-L{number:04d}"
+
+
+def skip_receipt_numbers(session: Session, now: datetime, at_least: int) -> None:
+    """A re-installed node: today's series goes on past any number the old PC can have used.
+
+    The one gap the series allows: the county refuses a receipt number it already has.
+    """
+    skew = float(get_state(session, CLOCK_SKEW, 0.0) or 0.0)
+    key, _day = _receipt_key(now + timedelta(seconds=skew))
+    set_state(session, key, max(int(get_state(session, key, 0)), at_least))
 
 
 def _check_window(session: Session, now: datetime, max_hours: int | None) -> None:

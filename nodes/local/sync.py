@@ -193,8 +193,13 @@ class Syncer:
             return
         with self.store.session() as session:
             if session.scalar(select(OutboxSale.seq).limit(1)) is None:
-                set_state(session, offline.CHAIN_SEQ, int(body.get("last_seq") or 0))
+                last_seq = int(body.get("last_seq") or 0)
+                set_state(session, offline.CHAIN_SEQ, last_seq)
                 set_state(session, offline.CHAIN_HEAD, body.get("last_hash") or chain.GENESIS)
+                if last_seq:
+                    # The old PC may have numbered today's sales already; the county
+                    # knows only how many sales it made in all, which today's cannot pass.
+                    offline.skip_receipt_numbers(session, self.clock(), last_seq)
             if body.get("offline_allowance_points") is not None:
                 set_state(session, offline.ALLOWANCE_CAP, int(body["offline_allowance_points"]))
         self._chain_checked = True
