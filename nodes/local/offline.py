@@ -51,6 +51,7 @@ from core.errors import (
 from core.idempotency import replay_or_conflict, request_fingerprint
 from core.scanned import normalize_code, normalize_scanned
 from inventory.services import sku_spellings
+from ledger.services.registry import require_active
 from member_cards import signing
 from nodes import chain
 from nodes.local.models import NodeCard, NodeHousehold, NodeProduct, OutboxSale, PrintQueueItem
@@ -168,7 +169,7 @@ def _card_household(
             raise _not_home_shop(needed)
         raise InvalidCard(_l("the code does not verify as a member card"))
     if not card.active:
-        raise CardRevoked(_l("this card was revoked or replaced"))
+        raise CardRevoked(_l("card %(serial)s is %(status)s", serial=card.serial, status="revoked"))
     household = session.get(NodeHousehold, card.household_id)
     if household is None:
         raise _not_home_shop(needed)
@@ -176,8 +177,8 @@ def _card_household(
 
 
 def _require_active(household: NodeHousehold) -> None:
-    if not household.active:
-        raise Forbidden(_l("household %(id)s is not active", id=household.id))
+    # The county's own refusal, in its words.
+    require_active(household.id, "active" if household.active else "inactive")
 
 
 def find_customer(
@@ -548,7 +549,8 @@ def offline_receipt(
 ) -> tuple[bytes | str, str]:
     """The receipt of an offline sale: text, ESC/POS bytes or a PNG preview."""
     if paper not in PAPER:
-        raise ValidationFailed(errors={"paper": [_l("58 or 80 mm paper")]})
+        # The gateway's schema (pos.schemas.ReceiptQuery) let nothing else through.
+        raise ValueError(f"paper of 58 or 80 mm, not {paper}")
     columns = PAPER[paper][0]
     lines = receipt_lines(session, sale_id, columns=columns)
     if fmt == "text":
@@ -557,7 +559,7 @@ def offline_receipt(
         return escpos.render_png(lines, paper_mm=paper), "image/png"
     if fmt == "escpos":
         return escpos.render_escpos(lines, paper_mm=paper, mode=mode), "application/octet-stream"
-    raise ValidationFailed(errors={"format": [_l("text, escpos or png")]})
+    raise ValueError(f"a receipt as text, escpos or png, not {fmt}")
 
 
 def print_state(session: Session, sale_id: int) -> dict[str, Any]:
