@@ -364,6 +364,7 @@ def apply_feed_page(
     shop = page.get("shop")
     if isinstance(shop, dict) and shop.get("code"):
         _upsert_shop(session, shop)
+    waiting = _unsynced_quantities(session) if page.get("products") else {}
     for item in page.get("products") or []:
         product = session.get(NodeProduct, item["sku"]) or NodeProduct(sku=item["sku"])
         product.barcode = item.get("barcode")
@@ -372,7 +373,8 @@ def apply_feed_page(
         product.points_price = int(item.get("points_price") or 0)
         product.active = bool(item.get("active", True))
         product.allow_negative_stock = bool(item.get("allow_negative_stock", False))
-        product.on_hand = int(item.get("on_hand") or 0)
+        # Offline sales the county has not yet taken have not left its stock yet.
+        product.on_hand = int(item.get("on_hand") or 0) - waiting.get(product.sku, 0)
         session.add(product)
         if seen is not None:
             seen["products"].add(product.sku)
@@ -403,6 +405,14 @@ def apply_feed_page(
         if seen is not None:
             seen["users"].add(item["username"])
     session.flush()
+
+
+def _unsynced_quantities(session: Session) -> dict[str, int]:
+    waiting: dict[str, int] = {}
+    for lines in session.scalars(select(OutboxSale.lines).where(OutboxSale.synced_at.is_(None))):
+        for line in lines:
+            waiting[line["sku"]] = waiting.get(line["sku"], 0) + int(line["qty"])
+    return waiting
 
 
 def _upsert_shop(session: Session, shop: dict[str, Any]) -> None:
