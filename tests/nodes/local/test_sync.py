@@ -243,17 +243,18 @@ def test_sales_the_county_lacks_are_sent_again_from_where_it_expects(
 
 def test_a_refused_sale_stops_the_drain_and_is_never_skipped(node: Any, county: County) -> None:
     store, syncer, _fake, (_payload, hid) = node
-    with store.session() as session:
-        session.add(NodeProduct(sku="GHOST", name="幽灵", unit="个", points_price=1, on_hand=9))
-    sell(store, "n-1", hid, [("GHOST", 1)])
+    sell(store, "n-1", hid, [("SOAP", 1)])
     sell(store, "n-2", hid, [("SOAP", 1)])
+    with store.session() as session:
+        # A broken link: the county cannot take it, nor anything after it.
+        session.get(OutboxSale, 1).prev_hash = "1" * 64
     assert syncer.run_once() is True
     assert county_sales() == []
     made_at = outbox(store)[0].made_at
     with store.session() as session:
         error = get_state(session, offline.SYNC_ERROR)
         status = offline.node_status(session, now=made_at, online=True)
-    assert error["seq"] == 1 and error["code"] == "unknown_product"
+    assert error["seq"] == 1 and error["code"] == "conflict"
     assert status["pending_sales"] == 2 and status["sync_error"]["seq"] == 1
 
 
