@@ -1,13 +1,15 @@
 """Shop node operations: registration, offline sales intake, the chains' check. None commits."""
 
 from nodes.services.intake import NodeSaleResult, OfflineSaleRequest, receive_offline_sale
-from nodes.services.registration import node_of, register_node
+from nodes.services.registration import NODE_TOKEN_HEADER, is_node_of, node_of, register_node
 from nodes.services.verify import NodeChainReport, verify_node_chains
 
 __all__ = [
+    "NODE_TOKEN_HEADER",
     "NodeChainReport",
     "NodeSaleResult",
     "OfflineSaleRequest",
+    "is_node_of",
     "node_of",
     "receive_offline_sale",
     "register_node",
