@@ -34,9 +34,13 @@ class CountyWithFeed:
         self.pages: list[dict[str, Any]] = []
         self.cursors: list[str] = []
         self.reports: list[dict[str, Any]] = []
+        # True: the county's own feed and report answer.
+        self.real = False
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
         path = environ["PATH_INFO"]
+        if self.real:
+            return self.app(environ, start_response)
         if path == "/api/v1/node/feed":
             query = urllib.parse.parse_qs(environ.get("QUERY_STRING", ""))
             self.cursors.append(query.get("cursor", [""])[0])
@@ -318,3 +322,52 @@ def test_a_county_that_does_not_answer_puts_the_node_offline(tmp_path: Path) -> 
         )
         assert session.scalar(select(func.count()).select_from(OutboxSale)) == 0
     store.close()
+
+
+def test_the_countys_own_feed_fills_the_store_and_follows_the_sales(
+    county: County, county_server: tuple[str, CountyWithFeed], tmp_path: Path
+) -> None:
+    url, fake = county_server
+    fake.real = True
+    _card, payload = county.factory.card(county.household)
+    hid = county.household.id
+    db.session.rollback()
+    store = open_store(tmp_path / "node")
+    token = county.node.headers["Authorization"].removeprefix("Bearer ")
+    syncer = Syncer(store, server_url=url, token=token, shop_code="GJY")
+    assert syncer.run_once() is True
+    with store.session() as session:
+        household = session.get(NodeHousehold, hid)
+        assert (household.balance, household.floor, household.allowance) == (600, 100, 200)
+        assert session.get(NodeProduct, "RICE-10").on_hand == 100
+        customer = offline.find_customer(
+            session, shop_code="GJY", card_payload=payload, now=household.synced_at
+        )
+        assert customer["spendable"] == 200
+        assert get_state(session, offline.SYNC_ERROR) is None
+    with store.session() as session:
+        answer = offline.sell_offline(
+            session,
+            username="clerk-gjy",
+            shop_code="GJY",
+            lines=[{"sku": "RICE-10", "qty": 2}],
+            idempotency_key="real-1",
+            card_payload=payload,
+            now=customer_time(store, hid),
+        )
+    assert answer["balance_after"] == 460
+    assert syncer.run_once() is True
+    assert balance(hid) == 460
+    with store.session() as session:
+        household = session.get(NodeHousehold, hid)
+        # The feed shows the sale now: the allowance is the county's again, none held twice.
+        assert household.balance == 460
+        assert offline.available_allowance(session, household) == household.allowance
+        assert session.get(NodeProduct, "RICE-10").on_hand == 98
+        assert offline.pending_sales(session) == 0
+    store.close()
+
+
+def customer_time(store: Store, hid: int) -> Any:
+    with store.session() as session:
+        return session.get(NodeHousehold, hid).synced_at
