@@ -66,15 +66,16 @@ class NodeRuntime:
 
     def sign_in_accepted(self, username: str, password: str, now: datetime) -> list[str]:
         """Remember the sign-in; the Set-Cookie of a local session for the same person."""
-        user = self._unit(
-            lambda: signins.accept_sign_in(
-                db.session, username=username, password=password, now=now
-            )
-        )
-        if user is None:
+
+        def accept() -> int | None:
+            user = signins.accept_sign_in(db.session, username=username, password=password, now=now)
+            return None if user is None else user.id
+
+        user_id = self._unit(accept)
+        if user_id is None:
             return []
         with self.app.test_request_context("/login", method="POST"):
-            local = db.session.get(User, user.id)
+            local = db.session.get(User, user_id)
             login_user(local)
             response = self.app.response_class()
             self.app.session_interface.save_session(self.app, session, response)
@@ -284,15 +285,19 @@ def node_status() -> Any:
     return response
 
 
+class LineDown(Unavailable):
+    """503 `unavailable`: what the node cannot do without the county's books."""
+
+    title = _l("The line to the county is down")
+
+
 def needs_line(**_: Any) -> Any:
-    raise Unavailable(
-        _l("The line to the county is down: this waits until it is back. Selling goes on."),
-    )
+    raise LineDown(_l("This waits until the line to the county is back. Selling goes on."))
 
 
 def returns_wait(**_: Any) -> Any:
-    raise Unavailable(
-        _l("The line to the county is down: returns and voids wait until it is back."),
+    raise LineDown(
+        _l("Returns and voids wait until the line to the county is back: the sale is there.")
     )
 
 

@@ -129,12 +129,18 @@ def build_node(
         syncer=syncer,
         node=app.extensions["shop_node"],
     )
-    spooler = NodePrinter(
-        store,
-        spec=printer,
-        server_url=server,
-        token=token,
-        shop_code=shop_code,
-        state_dir=state_dir,
+    # Without a printer of its own the node prints nothing offline; the county's jobs
+    # are then a print agent's (or a network printer's) as before.
+    spooler = (
+        NodePrinter(
+            store,
+            printer,
+            server_url=server,
+            token=token,
+            shop_code=shop_code,
+            state_dir=state_dir,
+        )
+        if printer
+        else None
     )
     return ShopNode(shop_code=shop_code, gateway=gateway, syncer=syncer, printer=spooler)
