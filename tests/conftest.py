@@ -12,7 +12,6 @@ OWN_APP_FIXTURES.
 from __future__ import annotations
 
 import contextlib
-
 import copy
 import os
 import shutil
