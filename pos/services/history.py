@@ -62,9 +62,7 @@ def find_sales(
         stmt = stmt.where(Sale.household_id.in_(_households_named(name)))
     if day is not None:
         stmt = stmt.where(Sale.business_day == day)
-    return session.scalars(
-        stmt.order_by(Sale.created_at.desc(), Sale.id.desc()).limit(limit)
-    ).all()
+    return session.scalars(stmt.order_by(Sale.created_at.desc(), Sale.id.desc()).limit(limit)).all()
 
 
 def _households_named(name: str) -> Select[tuple[int]]:
