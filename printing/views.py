@@ -65,7 +65,18 @@ def printers() -> Any:
         except DomainError as exc:
             settings, problem = None, exc.detail
         rows.append({"shop": shop, "printer": settings, "problem": problem})
-    return render_template("printing/printers.html", rows=rows, kind_labels=PRINTER_KIND_LABELS)
+    # The shops' nodes, here beside their printers: the office's one page about shop PCs.
+    from nodes import services as nodes
+
+    actor = current_actor()
+    cap = current_app.config["OFFLINE_ALLOWANCE_POINTS"]
+    return render_template(
+        "printing/printers.html",
+        rows=rows,
+        kind_labels=PRINTER_KIND_LABELS,
+        nodes=nodes.list_nodes(db.session, actor=actor, allowance_cap=cap),
+        node_exceptions=nodes.list_exceptions(db.session, actor=actor),
+    )
 
 
 @bp.route("/printers/<string:code>", methods=["GET", "POST"])

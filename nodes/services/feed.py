@@ -28,13 +28,17 @@ the node's own token) -> 200
 Changes since the cursor: a household appears again when its balance, floor, members,
 active flag or village changed; a product when it or this shop's stock of it changed; a
 card when it was issued or revoked. Late commits (ids taken before a slower transaction
-commits) are caught by re-sending a small window behind the cursor: the node upserts, so
-a repeat is harmless.
+commits) are caught by re-sending a small window behind the cursor (only when a late row
+filled it: the cursor counts the rows in the window), and time-marked rows (households,
+villages, products: `updated_at`) within 5 s behind it; the node upserts, so a repeat is
+harmless.
 
-Cards: one row per card and accepted signing key (a card printed before a key change
-carries the old key's payload, still accepted at the counter), so a card may appear under
-several digests. Households of a village that stops being the node's are not withdrawn
-by an incremental page: they fall out at the next full sync (an empty cursor).
+An inactive household's allowance is 0. Cards: one row per card and accepted signing
+key (a card printed before a key change carries the old key's payload, still accepted at
+the counter), so a card may appear under several digests. A page's cards are those of
+its households. Users come on the first page of each round (a handful of rows).
+Households of a village that stops being the node's are not withdrawn by an incremental
+page: they fall out at the next full sync (an empty cursor).
 """
 
 from __future__ import annotations

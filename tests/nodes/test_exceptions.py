@@ -61,6 +61,9 @@ def test_a_penalty_that_took_the_reserve_leaves_the_sale_charged_down_to_zero(
     # The chain went on: the next sale follows.
     answer = _post(client, node, node.body(household.id, [("SOAP", 1)]))
     assert answer["balance_after"] == 0 and _node_sale(2).shortfall_points == 10
+    from nodes import services as nodes
+
+    assert nodes.verify_node_chains(db.session).ok
 
 
 def test_a_household_below_zero_pays_nothing_more_and_owes_the_shortfall(client, county, factory):
@@ -181,3 +184,33 @@ def test_a_time_in_the_county_future_is_clamped_and_kept(client, county):
     slightly = utcnow() + timedelta(minutes=5)
     _post(client, node, node.body(household.id, [("SOAP", 1)], made_at=slightly))
     assert _node_sale(2).original_made_at is None and _node_sale(2).exception is None
+
+
+def test_the_chain_of_flagged_sales_still_verifies(client, county, factory):
+    from nodes import services as nodes
+
+    node, household = county.node, county.household
+    key = f"lost-{uuid.uuid4().hex}"
+    online = client.post(
+        "/api/v1/shops/GJY/sales",
+        json={
+            "household_id": household.id,
+            "lines": [{"sku": "SOAP", "qty": 1}],
+            "idempotency_key": key,
+        },
+        headers=county.clerk_home,
+    )
+    assert online.status_code == 201
+    _post(client, node, node.body(household.id, [("SOAP", 1)], key=key))  # linked
+    _post(client, node, node.body(household.id, [("NOPE", 1)]))  # nothing known
+    nothing = node.sent[-1]
+    again = client.post("/api/v1/node/sales", json=nothing, headers=node.headers)
+    assert again.status_code == 201 and again.get_json()["sale_id"] is None
+    ahead = utcnow() + timedelta(hours=1)
+    _post(client, node, node.body(household.id, [("SOAP", 1)], made_at=ahead))  # clamped
+    _penalty(factory, household.id, 700)
+    _post(client, node, node.body(household.id, [("RICE-10", 1)]))  # below zero: shortfall
+    db.session.rollback()
+    report = nodes.verify_node_chains(db.session)
+    assert report.ok, report.problems
+    assert report.sales_checked == 4

@@ -180,3 +180,20 @@ def test_an_idle_call_is_cheap(client, county):
     for _ in range(10):
         _pull(client, county.node, cursor)
     assert (time.perf_counter() - started) / 10 < 0.05
+
+
+def test_a_late_commit_behind_the_cursor_is_sent_again(client, county):
+    from datetime import timedelta
+
+    from nodes.services.feed import decode_cursor, encode_cursor
+
+    _pages, cursor, _merged = _drain(client, county.node)
+    state = decode_cursor(cursor, county.node_id)
+    # Past the time window of the rows just made: an idle call sends nothing.
+    state["f"]["u"] = (utcnow() + timedelta(minutes=1)).isoformat()
+    idle = _pull(client, county.node, encode_cursor(state))
+    assert idle["households"] == [] and idle["products"] == []
+    # As if one transfer behind the marks had not yet committed when the round began.
+    state["f"]["w"][0] -= 1
+    late = _pull(client, county.node, encode_cursor(state))
+    assert [h["id"] for h in late["households"]] == [county.household.id]
