@@ -65,17 +65,16 @@ def printers() -> Any:
         except DomainError as exc:
             settings, problem = None, exc.detail
         rows.append({"shop": shop, "printer": settings, "problem": problem})
-    # The shops' nodes, here beside their printers: the office's one page about shop PCs.
-    from nodes import services as nodes
-
-    actor = current_actor()
-    cap = current_app.config["OFFLINE_ALLOWANCE_POINTS"]
+    # The shops' nodes, beside their printers: the office's one page about shop PCs. The
+    # nodes package hands its overview in (nodes.extension): printing does not import it.
+    overview = current_app.extensions.get("shop_node_overview")
+    node_rows, node_exceptions = overview(db.session, current_actor()) if overview else ([], [])
     return render_template(
         "printing/printers.html",
         rows=rows,
         kind_labels=PRINTER_KIND_LABELS,
-        nodes=nodes.list_nodes(db.session, actor=actor, allowance_cap=cap),
-        node_exceptions=nodes.list_exceptions(db.session, actor=actor),
+        nodes=node_rows,
+        node_exceptions=node_exceptions,
     )
 
 

@@ -176,10 +176,13 @@ def test_bad_queries_and_other_roles_are_refused(client, county, factory):
 def test_an_idle_call_is_cheap(client, county):
     _pages, cursor, _merged = _drain(client, county.node)
     _pull(client, county.node, cursor)
-    started = time.perf_counter()
-    for _ in range(10):
+    timings = []
+    for _ in range(11):
+        started = time.perf_counter()
         _pull(client, county.node, cursor)
-    assert (time.perf_counter() - started) / 10 < 0.05
+        timings.append(time.perf_counter() - started)
+    # The median, whole HTTP round trip included: a busy test machine may stall one call.
+    assert sorted(timings)[5] < 0.05
 
 
 def test_a_late_commit_behind_the_cursor_is_sent_again(client, county):
