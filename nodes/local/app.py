@@ -27,10 +27,10 @@ from sqlalchemy import event, select
 
 from accounts.auth import User, api_actor
 from config.app import create_app
-from core.db import db, run_unit_of_work, utcnow
+from core.db import db, run_unit_of_work
 from core.errors import Conflict, Unavailable, ValidationFailed
 from member_cards import schemas as card_schemas
-from nodes.local import offline, signins
+from nodes.local import clock, offline, signins
 from pos import schemas as pos_schemas
 
 log = logging.getLogger(__name__)
@@ -196,7 +196,7 @@ def find_customer(code: str) -> Any:
     actor = _staff_of(code)
     data = _load(pos_schemas.CustomerIn())
     found = offline.find_customer(
-        db.session, shop_code=_shop(actor, code), card_payload=data["card_payload"], now=utcnow()
+        db.session, shop_code=_shop(actor, code), card_payload=data["card_payload"], now=clock.now()
     )
     return jsonify(found)
 
@@ -216,7 +216,7 @@ def record_sale(code: str) -> Any:
     actor = _staff_of(code)
     data = _load(pos_schemas.SaleIn())
     shop_code = _shop(actor, code)
-    now = utcnow()
+    now = clock.now()
 
     def sell() -> dict[str, Any]:
         return offline.sell_offline(
@@ -278,7 +278,7 @@ def get_printer(code: str) -> Any:
 def node_status() -> Any:
     """GET /node/status (API.md): whether the county answers, and what waits for it."""
     node = runtime()
-    body = offline.node_status(db.session, now=utcnow(), online=node.online)
+    body = offline.node_status(db.session, now=clock.now(), online=node.online)
     db.session.rollback()
     response = jsonify(body)
     response.headers["Cache-Control"] = "no-store"
@@ -306,7 +306,7 @@ def _guard_login(view: Callable[..., Any]) -> Callable[..., Any]:
         if request.method == "POST":
             username = (request.form.get("username") or "").strip()
             if username and not signins.sign_in_allowed(
-                db.session, username=username, now=utcnow()
+                db.session, username=username, now=clock.now()
             ):
                 from flask import flash
 

@@ -31,7 +31,7 @@ from urllib.parse import parse_qs
 import urllib3
 from urllib3.exceptions import HTTPError as Urllib3Error
 
-from core.db import utcnow
+from nodes.local import clock
 from nodes.local.offline import OFFLINE_ID_BASE
 
 log = logging.getLogger(__name__)
@@ -135,7 +135,7 @@ class Gateway:
             return _plain(start_response, 413, b"request too large")
         answer = self._forward(environ, method, path, body)
         if answer is None:
-            self.syncer.mark_offline(utcnow())
+            self.syncer.mark_offline(clock.now())
             self.syncer.wake()
             environ["wsgi.input"] = _Replay(body)
             environ["CONTENT_LENGTH"] = str(len(body))
@@ -238,7 +238,7 @@ class Gateway:
         """
         if method != "POST":
             return []
-        now = utcnow()
+        now = clock.now()
         try:
             if path == "/login" and status in (302, 303) and _sets_cookie(headers, "session"):
                 form = parse_qs(body.decode("utf-8", "replace"))

@@ -3,19 +3,27 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import datetime
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
+from nodes.local import clock
 from nodes.local.app import create_local_app
 from nodes.local.store import Store
 from tests.helpers.pages import csrf_token
-from tests.nodes.local.conftest import NOW, payload
+from tests.nodes.local.conftest import payload
 
 PASSWORD = "clerk-pass-2026"
+
+
+def today() -> str:
+    """The shop's date as the node numbers its receipts (the tests run on any day)."""
+    return datetime.now(ZoneInfo("Asia/Shanghai")).strftime("%Y%m%d")
 
 
 class Away:
@@ -45,7 +53,7 @@ def local(store: Store, tmp_path: Path) -> Iterator[Flask]:
 def _signed_in_cookie(app: Flask, client: FlaskClient) -> None:
     """As the gateway does when the county let clerk-gjy in: the node's own cookie."""
     runtime = app.extensions["shop_node"]
-    for header in runtime.sign_in_accepted("clerk-gjy", PASSWORD, NOW):
+    for header in runtime.sign_in_accepted("clerk-gjy", PASSWORD, clock.now()):
         name, _, rest = header.partition("=")
         client.set_cookie(name, rest.split(";", 1)[0])
 
@@ -74,7 +82,7 @@ def test_a_sign_in_the_county_accepted_opens_the_counter_offline(local: Flask) -
 def test_the_same_person_signs_in_again_at_the_node_with_the_password_the_county_took(
     local: Flask,
 ) -> None:
-    local.extensions["shop_node"].sign_in_accepted("clerk-gjy", PASSWORD, NOW)
+    local.extensions["shop_node"].sign_in_accepted("clerk-gjy", PASSWORD, clock.now())
     client = local.test_client()
     token = csrf_token(client)
     response = client.post(
@@ -95,7 +103,7 @@ def test_nobody_the_county_never_let_in_here_signs_in_offline(local: Flask) -> N
 
 
 def test_a_wrong_password_is_wrong_offline_too(local: Flask) -> None:
-    local.extensions["shop_node"].sign_in_accepted("clerk-gjy", PASSWORD, NOW)
+    local.extensions["shop_node"].sign_in_accepted("clerk-gjy", PASSWORD, clock.now())
     client = local.test_client()
     token = csrf_token(client)
     response = client.post(
@@ -113,22 +121,23 @@ def test_the_counter_sells_offline_with_its_header_and_not_without(local: Flask)
     assert sold.status_code == 201
     body = sold.get_json()
     assert body["offline"] is True
-    assert body["receipt_no"] == "GJY-20261204-L0001"
+    assert body["receipt_no"] == f"GJY-{today()}-L0001"
     again = _sale(client, "k-1", **{"X-CSRFToken": "x"})
     assert again.get_json() == body
     sale = client.get(f"/api/v1/sales/{body['sale_id']}")
     assert sale.status_code == 200
     receipt = client.get(f"/api/v1/sales/{body['sale_id']}/receipt?format=text")
-    assert "GJY-20261204-L0001" in receipt.get_data(as_text=True)
+    assert f"GJY-{today()}-L0001" in receipt.get_data(as_text=True)
 
 
 def test_a_token_the_county_issued_works_offline_until_it_expires(local: Flask) -> None:
     runtime = local.extensions["shop_node"]
-    runtime.token_accepted("clerk-gjy", PASSWORD, "ipos_tok", "2099-12-04T20:00:00+08:00", NOW)
+    now = clock.now()
+    runtime.token_accepted("clerk-gjy", PASSWORD, "ipos_tok", "2099-12-04T20:00:00+08:00", now)
     client = local.test_client()
     assert _sale(client, "k-t", Authorization="Bearer ipos_tok").status_code == 201
     assert _sale(client, "k-u", Authorization="Bearer ipos_other").status_code == 401
-    runtime.token_accepted("clerk-gjy", PASSWORD, "ipos_old", "2026-12-04T09:00:00+08:00", NOW)
+    runtime.token_accepted("clerk-gjy", PASSWORD, "ipos_old", "2000-01-01T09:00:00+08:00", now)
     assert _sale(client, "k-o", Authorization="Bearer ipos_old").status_code == 401
 
 

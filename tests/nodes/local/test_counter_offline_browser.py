@@ -8,11 +8,12 @@ from typing import Any
 
 import pytest
 
+from nodes.local import clock
 from nodes.local.app import create_local_app
 from nodes.local.store import Store
 from tests.conftest import browser_sign_in, serve_wsgi
 from tests.helpers.text import full_width
-from tests.nodes.local.conftest import NOW, payload
+from tests.nodes.local.conftest import payload
 from tests.nodes.local.test_app import PASSWORD, Away
 from tests.pos.test_counter_scanner_browser import burst, settle
 
@@ -25,7 +26,7 @@ def node_url(store: Store, tmp_path: Path) -> Iterator[str]:
         database_url=store.url, home=tmp_path / "home", shop_code="GJY", syncer=Away()
     )
     # As when clerk-gjy signed in through the node while the line was up.
-    app.extensions["shop_node"].sign_in_accepted("clerk-gjy", PASSWORD, NOW)
+    app.extensions["shop_node"].sign_in_accepted("clerk-gjy", PASSWORD, clock.now())
     with serve_wsgi(app) as url:
         yield url
 
