@@ -46,12 +46,13 @@ class AgentRefused(Exception):
     """The server refuses this agent (bad or expired token, wrong role): retrying cannot help."""
 
 
-def default_state_dir() -> Path:
+def default_state_dir(name: str = "print-agent") -> Path:
+    """A per-user folder that survives reboots, for the agent (or the shop node)."""
     if os.name == "nt":
         base = Path(os.environ.get("LOCALAPPDATA") or Path.home() / "AppData" / "Local")
-        return base / "integrity-pos" / "print-agent"
-    base = Path(os.environ.get("XDG_STATE_HOME") or Path.home() / ".local" / "state")
-    return base / "integrity-pos" / "print-agent"
+    else:
+        base = Path(os.environ.get("XDG_STATE_HOME") or Path.home() / ".local" / "state")
+    return base / "integrity-pos" / name
 
 
 class Journal:

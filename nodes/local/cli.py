@@ -3,22 +3,18 @@
 from __future__ import annotations
 
 import logging
-import os
 import sys
 from pathlib import Path
 
 import click
 
+from printing.agent import default_state_dir as agent_state_dir
 from printing.devices import parse_spec
 
 
 def default_state_dir() -> Path:
-    """A per-user folder that survives reboots (the outbox lives there)."""
-    if os.name == "nt":
-        base = Path(os.environ.get("LOCALAPPDATA") or Path.home() / "AppData" / "Local")
-    else:
-        base = Path(os.environ.get("XDG_STATE_HOME") or Path.home() / ".local" / "state")
-    return base / "integrity-pos" / "shop-node"
+    """The node's folder beside the print agent's: its outbox lives there."""
+    return agent_state_dir("shop-node")
 
 
 @click.command("shop-node")

@@ -7,7 +7,6 @@ county's own), so these tests hold whatever the feed's implementation does.
 from __future__ import annotations
 
 import json
-import threading
 import urllib.parse
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -23,6 +22,7 @@ from nodes.local.models import NodeHousehold, NodeProduct, OutboxSale
 from nodes.local.store import Store, get_state, open_store
 from nodes.local.sync import Syncer
 from nodes.models import NodeSale
+from tests.conftest import serve_wsgi
 from tests.nodes.conftest import County, balance
 
 
@@ -65,25 +65,9 @@ class CountyWithFeed:
 
 @pytest.fixture
 def county_server(app: Flask) -> Iterator[tuple[str, CountyWithFeed]]:
-    from waitress.server import create_server
-
     wrapped = CountyWithFeed(app)
-    server = create_server(wrapped, host="127.0.0.1", port=0, threads=4)
-    stop = threading.Event()
-
-    def serve() -> None:
-        while not stop.is_set():
-            server.asyncore.loop(timeout=0.05, map=server._map, count=1)
-
-    thread = threading.Thread(target=serve, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.effective_port}", wrapped
-    finally:
-        stop.set()
-        thread.join(timeout=5)
-        server.close()
-        server.task_dispatcher.shutdown()
+    with serve_wsgi(wrapped) as url:
+        yield url, wrapped
 
 
 def full_feed(county: County, payload: str, **changes: Any) -> dict[str, Any]:
