@@ -23,6 +23,8 @@ DEFAULTS: dict[str, Any] = {
     # Points the county keeps back for a household's home shop node to spend while its
     # line is down (ledger.SpendMode); other shops spend only what lies beyond.
     "OFFLINE_ALLOWANCE_POINTS": 200,
+    # How long a shop node may sell by itself after it last reached the county.
+    "OFFLINE_MAX_HOURS": 72,
     "MAX_CONTENT_LENGTH": 5 * 1024 * 1024,
     # Declaration photos: a folder (default $HOME/photos, resolved when used, so a test's
     # HOME holds its own). Uploads to the declaration intake may be 3 x 10 MB.
@@ -45,6 +47,7 @@ _INT_KEYS = {
     "IMPORT_MAX_ROWS",
     "MAX_CONTENT_LENGTH",
     "OFFLINE_ALLOWANCE_POINTS",
+    "OFFLINE_MAX_HOURS",
 }
 
 SECRET_FILES = {"SECRET_KEY": "secret_key", "CARD_SIGNING_KEY": "card_signing_key"}

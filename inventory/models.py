@@ -71,6 +71,10 @@ class Product(db.Model):
     barcode: Mapped[str | None] = mapped_column(String(13), unique=True)
     active: Mapped[bool] = mapped_column(default=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # The shop node's feed re-sends a product changed since its cursor (nodes.services.feed).
+    updated_at: Mapped[datetime | None] = mapped_column(
+        UTCDateTime, default=utcnow, onupdate=utcnow, index=True
+    )
 
     __table_args__ = (CheckConstraint("points_price > 0", name="price_positive"),)
 

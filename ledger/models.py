@@ -53,6 +53,10 @@ class Village(db.Model):
         ForeignKey("shops.id", ondelete="SET NULL"), index=True
     )
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # A new floor or home shop re-sends the village's households to the shop nodes.
+    updated_at: Mapped[datetime | None] = mapped_column(
+        UTCDateTime, default=utcnow, onupdate=utcnow, index=True
+    )
 
     __table_args__ = (CheckConstraint("redemption_floor >= 0", name="floor_not_negative"),)
 
@@ -79,6 +83,10 @@ class Household(db.Model):
     address: Mapped[str | None] = mapped_column(String(200))
     status: Mapped[str] = mapped_column(String(16), default="active")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # The shop node's feed re-sends a household changed since its cursor (nodes.services.feed).
+    updated_at: Mapped[datetime | None] = mapped_column(
+        UTCDateTime, default=utcnow, onupdate=utcnow, index=True
+    )
 
     village: Mapped[Village] = relationship(lazy="joined")
     members: Mapped[list[HouseholdMember]] = relationship(

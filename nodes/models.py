@@ -29,6 +29,10 @@ class ShopNode(db.Model):
     last_seq: Mapped[int] = mapped_column(Integer, default=0)
     last_hash: Mapped[str] = mapped_column(String(64), default=GENESIS)
     last_sync_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # What the node last reported of itself (PUT /api/v1/node/report), for the office.
+    pending_sales: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    offline_since: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    reported_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     shop: Mapped[Shop] = relationship(lazy="joined")
     user: Mapped[User] = relationship(lazy="joined")
@@ -49,7 +53,8 @@ class NodeSale(db.Model):
     idempotency_key: Mapped[str] = mapped_column(String(120), unique=True)
     # Fingerprint of the whole request: a retry must match it to be answered again.
     request_hash: Mapped[str] = mapped_column(String(64))
-    sale_id: Mapped[int] = mapped_column(ForeignKey("sales.id"), unique=True)
+    # None only when nothing of the sale could be recorded (every product unknown).
+    sale_id: Mapped[int | None] = mapped_column(ForeignKey("sales.id"), unique=True)
     receipt_no: Mapped[str] = mapped_column(String(64))
     made_at: Mapped[datetime] = mapped_column(UTCDateTime)
     household_id: Mapped[int] = mapped_column(ForeignKey("households.id"))
@@ -61,5 +66,12 @@ class NodeSale(db.Model):
     prev_hash: Mapped[str] = mapped_column(String(64))
     hash: Mapped[str] = mapped_column(String(64))
     received_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # Why the office must look at it: the county took it although it could not honour it
+    # as sold (the goods had left the shop). None: an ordinary offline sale.
+    exception: Mapped[str | None] = mapped_column(Text)
+    # Points the household could not cover even down to zero: owed, not charged.
+    shortfall_points: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    # The node's own time when it lay in the county's future and was clamped to its now.
+    original_made_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     __table_args__ = (UniqueConstraint("node_id", "seq"),)
