@@ -6,7 +6,7 @@ PORT ?= 5000
 HOST ?= 127.0.0.1
 export INTEGRITY_POS_HOME ?= $(CURDIR)/instance
 
-.PHONY: run test test-pg lint format bench bench-declarations fuzz soak install translations clean
+.PHONY: run test test-pg lint format bench bench-declarations bench-offline fuzz soak install translations clean
 
 $(BIN)/integrity-pos: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -72,6 +72,11 @@ bench-reports: install
 bench-declarations: install
 	-createdb -h 127.0.0.1 -U postgres ipos_bench_declarations 2>/dev/null
 	$(BIN)/python bench/declarations.py
+
+# The shop node: first and idle sync of 130,000 households, offline checkout, the drain
+# (bench/offline.py; it recreates its own database ipos_bench_offline).
+bench-offline: install
+	$(BIN)/python bench/offline.py
 
 # Longer than `make test` allows: many more fuzzed examples and invariant steps.
 fuzz: install
