@@ -12,3 +12,412 @@ OWNER: helper B. Contract:
 - `.online -> bool`: what the last contact said; the gateway reads it per request.
 - `.mark_offline(now)`: the gateway saw a pass-through fail; `.wake()`: run a round now.
 """
+
+from __future__ import annotations
+
+import json
+import logging
+import secrets
+import threading
+import urllib.parse
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+import urllib3
+from sqlalchemy import delete, select
+from sqlalchemy.orm import Session
+from werkzeug.security import generate_password_hash
+
+from accounts.auth import User
+from core.db import utcnow
+from inventory.models import Shop
+from nodes import chain
+from nodes.local import offline
+from nodes.local.models import NodeCard, NodeHousehold, NodeProduct, OutboxSale
+from nodes.local.store import Store, get_state, set_state
+
+log = logging.getLogger("integrity_pos.shop_node.sync")
+
+USER_AGENT = "integrity-pos-shop-node/1"
+FEED_LIMIT = 2000
+CURSOR = "feed_cursor"
+# Pages of one pass at most, so a county that always says `more` cannot hold a round.
+MAX_PAGES = 1000
+DOWN_STATUSES = {502, 503, 504}
+
+
+class CountyDown(Exception):
+    """No answer, a timeout, or a gateway's 502/503/504: the node sells offline."""
+
+
+class DrainStopped(Exception):
+    """The county refused an offline sale: the drain waits; nothing is skipped."""
+
+
+def _iso(at: datetime) -> str:
+    return at.astimezone(UTC).isoformat()
+
+
+class Syncer:
+    """One thread that keeps the store in step with the county, and says if it answers."""
+
+    def __init__(
+        self,
+        store: Store,
+        *,
+        server_url: str,
+        token: str,
+        shop_code: str,
+        interval: float = 3.0,
+        timeout: urllib3.Timeout | float | None = None,
+        hook: Callable[[str, int], None] | None = None,
+        clock: Callable[[], datetime] = utcnow,
+    ) -> None:
+        self.store = store
+        self.server = server_url.rstrip("/")
+        self.token = token
+        self.shop_code = shop_code.upper()
+        self.interval = interval
+        if timeout is None:
+            timeout = urllib3.Timeout(connect=2.0, read=10.0)
+        self.http = urllib3.PoolManager(
+            timeout=timeout, retries=False, headers={"User-Agent": USER_AGENT}
+        )
+        # Tests crash the syncer at named points: "posted" (the county answered a sale,
+        # the node has not yet written it down).
+        self.hook = hook or (lambda _event, _seq: None)
+        self.clock = clock
+        self.online = False
+        self._chain_checked = False
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._round = threading.Lock()
+
+    # --- the thread ----------------------------------------------------------------
+
+    def start(self) -> None:
+        if self._thread is not None:
+            return
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._loop, name="node-sync", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(timeout=15)
+            self._thread = None
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self.run_once()
+            except Exception:  # the thread must outlive any one bad round
+                log.exception("sync round failed")
+            self._wake.wait(self.interval)
+            self._wake.clear()
+
+    # --- online, offline -------------------------------------------------------------
+
+    def mark_offline(self, now: datetime | None = None) -> None:
+        now = now or self.clock()
+        self.online = False
+        with self.store.session() as session:
+            if not get_state(session, offline.OFFLINE_SINCE):
+                set_state(session, offline.OFFLINE_SINCE, _iso(now))
+        self.wake()
+
+    def _mark_online(self) -> None:
+        self.online = True
+        with self.store.session() as session:
+            if get_state(session, offline.OFFLINE_SINCE):
+                set_state(session, offline.OFFLINE_SINCE, None)
+
+    # --- HTTP ------------------------------------------------------------------------
+
+    def _call(self, method: str, path: str, body: Any = None) -> tuple[int, Any]:
+        headers = {"Authorization": f"Bearer {self.token}", "Accept": "application/json"}
+        data = None
+        if body is not None:
+            data = json.dumps(body, ensure_ascii=False).encode("utf-8")
+            headers["Content-Type"] = "application/json"
+        try:
+            response = self.http.request(method, self.server + path, body=data, headers=headers)
+        except (urllib3.exceptions.HTTPError, OSError) as exc:
+            raise CountyDown(str(exc)) from exc
+        if response.status in DOWN_STATUSES:
+            raise CountyDown(f"HTTP {response.status}")
+        payload = None
+        if response.data:
+            try:
+                payload = json.loads(response.data)
+            except ValueError:
+                payload = {"detail": response.data[:200].decode("utf-8", "replace")}
+        return response.status, payload
+
+    # --- one round ---------------------------------------------------------------------
+
+    def run_once(self) -> bool:
+        """Drain, pull the feed, report; True if the county answered."""
+        with self._round:
+            try:
+                self._check_chain()
+                self._drain()
+                self._pull_feed()
+                self._report()
+            except CountyDown as exc:
+                log.info("county unreachable: %s", exc)
+                self.mark_offline()
+                return False
+            self._mark_online()
+            return True
+
+    def _check_chain(self) -> None:
+        """A re-installed node (empty outbox) continues its chain where the county has it."""
+        if self._chain_checked:
+            return
+        with self.store.session() as session:
+            has_rows = session.scalar(select(OutboxSale.seq).limit(1)) is not None
+        if has_rows:
+            self._chain_checked = True
+            return
+        status, body = self._call("GET", "/api/v1/node")
+        if status != 200 or not isinstance(body, dict):
+            self._record_error("chain", status, body)
+            return
+        with self.store.session() as session:
+            if session.scalar(select(OutboxSale.seq).limit(1)) is None:
+                set_state(session, offline.CHAIN_SEQ, int(body.get("last_seq") or 0))
+                set_state(session, offline.CHAIN_HEAD, body.get("last_hash") or chain.GENESIS)
+            if body.get("offline_allowance_points") is not None:
+                set_state(session, offline.ALLOWANCE_CAP, int(body["offline_allowance_points"]))
+        self._chain_checked = True
+
+    def _record_error(self, stage: str, status: int, body: Any, seq: int | None = None) -> None:
+        detail = body.get("detail") if isinstance(body, dict) else None
+        code = body.get("code") if isinstance(body, dict) else None
+        log.warning("%s: county answered %s %s: %s", stage, status, code, detail)
+        with self.store.session() as session:
+            set_state(
+                session,
+                offline.SYNC_ERROR,
+                {
+                    "stage": stage,
+                    "seq": seq,
+                    "status": status,
+                    "code": code,
+                    "detail": None if detail is None else str(detail),
+                    "at": _iso(self.clock()),
+                },
+            )
+
+    # --- the outbox --------------------------------------------------------------------
+
+    def _body(self, row: OutboxSale) -> dict[str, Any]:
+        return {
+            "seq": row.seq,
+            "prev_hash": row.prev_hash,
+            "idempotency_key": row.idempotency_key,
+            "receipt_no": row.receipt_no,
+            "made_at": chain.canonical_time(row.made_at),
+            "household_id": row.household_id,
+            "card_digest": row.card_digest,
+            "lines": [{"sku": line["sku"], "qty": line["qty"]} for line in row.lines],
+            "shop_code": self.shop_code,
+        }
+
+    def _next_unsynced(self, after: int) -> OutboxSale | None:
+        with self.store.session() as session:
+            return session.scalar(
+                select(OutboxSale)
+                .where(OutboxSale.synced_at.is_(None), OutboxSale.seq > after)
+                .order_by(OutboxSale.seq)
+                .limit(1)
+            )
+
+    def _drain(self) -> None:
+        """Every unsynced outbox row, in seq order, until one is refused."""
+        after = 0
+        resent: set[int] = set()
+        while True:
+            row = self._next_unsynced(after)
+            if row is None:
+                with self.store.session() as session:
+                    if get_state(session, offline.SYNC_ERROR, {}).get("stage") == "drain":
+                        set_state(session, offline.SYNC_ERROR, None)
+                return
+            status, body = self._call("POST", "/api/v1/node/sales", self._body(row))
+            self.hook("posted", row.seq)
+            if status in (200, 201) and isinstance(body, dict):
+                with self.store.session() as session:
+                    stored = session.get(OutboxSale, row.seq)
+                    assert stored is not None
+                    stored.county_sale_id = body.get("sale_id")
+                    stored.synced_at = self.clock()
+                after = row.seq
+                continue
+            expected = body.get("expected_seq") if isinstance(body, dict) else None
+            if status == 409 and isinstance(expected, int) and row.seq not in resent:
+                resent.add(row.seq)
+                if expected > row.seq:
+                    # The county is past this sale: its answer was lost; the resend replays.
+                    after = row.seq - 1
+                    continue
+                if self._reopen_from(expected, row.seq):
+                    after = expected - 1
+                    continue
+            self._record_error("drain", status, body, seq=row.seq)
+            return
+
+    def _reopen_from(self, expected: int, seq: int) -> bool:
+        """The county lacks sales the node thought it had: send them again from `expected`."""
+        with self.store.session() as session:
+            rows = session.scalars(
+                select(OutboxSale).where(OutboxSale.seq >= expected, OutboxSale.seq < seq)
+            ).all()
+            if len(rows) != seq - expected:
+                return False
+            for stored in rows:
+                stored.synced_at = None
+        return True
+
+    # --- the feed --------------------------------------------------------------------
+
+    def _pull_feed(self) -> None:
+        with self.store.session() as session:
+            cursor = get_state(session, CURSOR) or ""
+        seen: dict[str, set[Any]] | None = None
+        for _page in range(MAX_PAGES):
+            query = urllib.parse.urlencode({"cursor": cursor, "limit": FEED_LIMIT})
+            status, page = self._call("GET", f"/api/v1/node/feed?{query}")
+            if status != 200 or not isinstance(page, dict):
+                self._record_error("feed", status, page)
+                return
+            full = bool(page.get("full"))
+            if full and seen is None:
+                seen = {"products": set(), "households": set(), "cards": set(), "users": set()}
+            more = bool(page.get("more"))
+            cursor = str(page.get("cursor") or "")
+            with self.store.session() as session:
+                apply_feed_page(session, page, now=self.clock(), seen=seen)
+                if seen is not None and not more:
+                    self._drop_unseen(session, seen)
+                # A full pass's cursor is kept only once it is whole: killed halfway, the
+                # node starts the pass again rather than never dropping what went away.
+                if seen is None or not more:
+                    set_state(session, CURSOR, cursor)
+                    set_state(session, offline.LAST_SYNC_AT, _iso(self.clock()))
+            if not more:
+                return
+
+    def _drop_unseen(self, session: Session, seen: dict[str, set[Any]]) -> None:
+        """The end of a full pass: what the county no longer lists goes."""
+        session.execute(delete(NodeProduct).where(NodeProduct.sku.not_in(seen["products"])))
+        session.execute(delete(NodeCard).where(NodeCard.digest.not_in(seen["cards"])))
+        session.execute(delete(NodeHousehold).where(NodeHousehold.id.not_in(seen["households"])))
+        # Users keep their rows (tokens and sign-ins name them); they stop working.
+        for user in session.scalars(select(User).where(User.username.not_in(seen["users"]))):
+            user.active = False
+
+    # --- the report ------------------------------------------------------------------
+
+    def _report(self) -> None:
+        with self.store.session() as session:
+            body = {
+                "pending_sales": offline.pending_sales(session),
+                "offline_since": get_state(session, offline.OFFLINE_SINCE),
+                "last_sync_at": get_state(session, offline.LAST_SYNC_AT),
+            }
+        status, answer = self._call("PUT", "/api/v1/node/report", body)
+        if status >= 400:
+            self._record_error("report", status, answer)
+
+
+# --- a feed page into the store ------------------------------------------------------
+
+
+def apply_feed_page(
+    session: Session, page: dict[str, Any], *, now: datetime, seen: Any = None
+) -> None:
+    """One page of the feed into the store (upserts; `seen` collects a full pass's keys)."""
+    county_now = page.get("now")
+    if county_now:
+        try:
+            skew = (datetime.fromisoformat(county_now) - now).total_seconds()
+            set_state(session, offline.CLOCK_SKEW, skew)
+        except (TypeError, ValueError):
+            pass
+    for key in (offline.ALLOWANCE_CAP, offline.MAX_HOURS):
+        if isinstance(page.get(key), int):
+            set_state(session, key, page[key])
+    shop = page.get("shop")
+    if isinstance(shop, dict) and shop.get("code"):
+        _upsert_shop(session, shop)
+    for item in page.get("products") or []:
+        product = session.get(NodeProduct, item["sku"]) or NodeProduct(sku=item["sku"])
+        product.barcode = item.get("barcode")
+        product.name = item.get("name") or item["sku"]
+        product.unit = item.get("unit") or ""
+        product.points_price = int(item.get("points_price") or 0)
+        product.active = bool(item.get("active", True))
+        product.allow_negative_stock = bool(item.get("allow_negative_stock", False))
+        product.on_hand = int(item.get("on_hand") or 0)
+        session.add(product)
+        if seen is not None:
+            seen["products"].add(product.sku)
+    for item in page.get("households") or []:
+        household = session.get(NodeHousehold, item["id"]) or NodeHousehold(id=item["id"])
+        household.village_code = item.get("village_code") or ""
+        household.village_name = item.get("village_name") or ""
+        household.head_name = item.get("head_name") or ""
+        household.members = list(item.get("members") or [])
+        household.active = bool(item.get("active", True))
+        household.floor = int(item.get("floor") or 0)
+        household.balance = int(item.get("balance") or 0)
+        household.allowance = int(item.get("allowance") or 0)
+        household.synced_at = now
+        session.add(household)
+        if seen is not None:
+            seen["households"].add(household.id)
+    for item in page.get("cards") or []:
+        card = session.get(NodeCard, item["digest"]) or NodeCard(digest=item["digest"])
+        card.household_id = int(item["household_id"])
+        card.serial = item.get("serial") or ""
+        card.active = bool(item.get("active", True))
+        session.add(card)
+        if seen is not None:
+            seen["cards"].add(card.digest)
+    for item in page.get("users") or []:
+        _upsert_user(session, item)
+        if seen is not None:
+            seen["users"].add(item["username"])
+    session.flush()
+
+
+def _upsert_shop(session: Session, shop: dict[str, Any]) -> None:
+    row = session.scalar(select(Shop).where(Shop.code == shop["code"]))
+    if row is None:
+        row = Shop(code=shop["code"], name=shop.get("name") or shop["code"])
+        session.add(row)
+    row.name = shop.get("name") or row.name
+    set_state(session, offline.SHOP, {"code": shop["code"], "name": row.name})
+
+
+def _upsert_user(session: Session, item: dict[str, Any]) -> None:
+    user = session.scalar(select(User).where(User.username == item["username"]))
+    if user is None:
+        # Unusable until the gateway sees the county accept a sign-in and sets it.
+        user = User(
+            username=item["username"],
+            password_hash=generate_password_hash(secrets.token_urlsafe(32)),
+        )
+        session.add(user)
+    user.role = item.get("role") or user.role
+    user.shop_code = item.get("shop_code")
+    user.active = bool(item.get("active", True))
