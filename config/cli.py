@@ -259,12 +259,14 @@ def _register_domain_commands() -> None:
     from ledger.cli import ledger
     from member_cards.cli import cards
     from nodes.cli import register_node_command
+    from nodes.local.cli import shop_node
     from printing.cli import print_agent
 
     for group in (ledger, inventory, cards, county_group):
         main.add_command(group)
     main.add_command(print_agent)
     main.add_command(register_node_command)
+    main.add_command(shop_node)
 
 
 _register_domain_commands()

@@ -450,6 +450,10 @@
     // What the county keeps back for the village's home shop node stays kept back.
     state.customer.spendable = Math.max(
       sale.balance_after - state.customer.floor - (state.customer.reserve_cap || 0), 0);
+    // Offline, the node's allowance is what is left to spend, whatever the balance.
+    if (sale.offline && typeof sale.allowance_after === "number") {
+      state.customer.spendable = sale.allowance_after;
+    }
     state.customer.reserved = Math.min(
       state.customer.reserve_cap || 0, Math.max(sale.balance_after - state.customer.floor, 0));
     stockBox.hidden = true;
@@ -783,6 +787,80 @@
     });
     pollPrinter(0);
   }
+
+  // --- behind a shop node: is the line to the county up, and what waits for it ----------
+
+  var nodeBox = root.querySelector("[data-node-banner]");
+  var NODE_POLL_MS = 3000;
+  var nodeSeenAway = false;
+
+  function duration(since) {
+    var minutes = Math.max(0, Math.floor((Date.now() - Date.parse(since)) / 60000));
+    if (minutes < 60) return fill(nodeBox.dataset.unitMinutes, { n: minutes });
+    return fill(nodeBox.dataset.unitHours, { h: Math.floor(minutes / 60), n: minutes % 60 });
+  }
+
+  function clock(at) {
+    var when = at ? new Date(at) : new Date();
+    var pad = function (n) { return (n < 10 ? "0" : "") + n; };
+    return pad(when.getHours()) + ":" + pad(when.getMinutes());
+  }
+
+  function showNode(data) {
+    var text = nodeBox.querySelector("[data-node-text]");
+    var pending = data.pending_sales || 0;
+    var state;
+    if (!data.online) {
+      nodeSeenAway = true;
+      state = "offline";
+      text.textContent = fill(nodeBox.dataset.msgOffline, {
+        duration: data.offline_since ? duration(data.offline_since) : fill(nodeBox.dataset.unitMinutes, { n: 0 }),
+        pending: pending,
+      });
+    } else if (pending > 0) {
+      nodeSeenAway = true;
+      state = "syncing";
+      text.textContent = fill(nodeBox.dataset.msgSyncing, { pending: pending });
+    } else if (nodeSeenAway) {
+      state = "synced";
+      text.textContent = fill(nodeBox.dataset.msgSynced, { time: clock(data.last_sync_at) });
+    }
+    nodeBox.hidden = !state;
+    nodeBox.dataset.state = state || "online";
+    var line = data.online ? "online" : "offline";
+    if (root.dataset.line && root.dataset.line !== line) refreshToken();
+    root.dataset.line = line;
+  }
+
+  // The page's CSRF token is that of whoever rendered it, the county or the node; when
+  // the line changes, the other one answers next: take its token from a fresh copy of
+  // this page, so the queue goes on without a reload (and without losing the cart).
+  function refreshToken() {
+    fetch(window.location.pathname + window.location.search, { credentials: "same-origin" })
+      .then(function (response) { return response.ok ? response.text() : ""; })
+      .then(function (html) {
+        if (!html) return;
+        var fresh = new DOMParser().parseFromString(html, "text/html").querySelector("[data-counter]");
+        if (fresh && fresh.dataset.csrf) d.csrf = fresh.dataset.csrf;
+      })
+      .catch(function () {});
+  }
+
+  function pollNode(delay) {
+    setTimeout(function () {
+      IPOS.getJson(nodeBox.dataset.statusUrl, { headers: { Accept: "application/json" }, credentials: "same-origin" })
+        .then(function (result) {
+          // The county itself has no /node/status: no node, no banner, no more asking.
+          if (result.status !== 200 || !result.data || typeof result.data.online !== "boolean") return false;
+          showNode(result.data);
+          return true;
+        })
+        .catch(function () { return true; })
+        .then(function (again) { if (again) pollNode(NODE_POLL_MS); });
+    }, delay);
+  }
+
+  if (nodeBox) pollNode(0);
 
   setState(WAITING);
   render();
