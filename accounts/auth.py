@@ -101,7 +101,10 @@ class User(db.Model):
         return self.is_admin or (self.role == Role.MANAGER and self.shop_code == shop_code)
 
     def may_fetch_print_jobs(self, shop_code: str) -> bool:
-        return self.is_admin or (self.role == Role.PRINT_AGENT and self.shop_code == shop_code)
+        # A shop's node does its print agent's work (API.md, "Shop node").
+        return self.is_admin or (
+            self.role in (Role.PRINT_AGENT, Role.SHOP_NODE) and self.shop_code == shop_code
+        )
 
     def may_post_offline_sales(self, shop_code: str) -> bool:
         """Only the shop's own node posts what it sold offline; not even the office."""

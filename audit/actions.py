@@ -100,6 +100,7 @@ ACTIONS: dict[str, Any] = {
     # shop nodes
     "cli.register-node": _l("Register a shop node (on the server)"),
     "nodes_api.post_offline_sale": _l("A shop node posted a sale it made offline"),
+    "nodes_api.node_report": _l("A shop node reported its state"),
 }
 OTHER_ACTION = _l("Another operation")
 

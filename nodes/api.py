@@ -71,3 +71,40 @@ def post_offline_sale(data: dict[str, Any]) -> Any:
         "seq": result.seq,
         "hash": result.hash,
     }
+
+
+@blp.route("/node/feed", methods=["GET"])
+@roles_required(Role.SHOP_NODE)
+@blp.arguments(s.FeedQuery, location="query")
+@blp.response(200, s.FeedOut)
+def node_feed(query: dict[str, Any]) -> Any:
+    """What the node needs to sell offline, as changes since its cursor, in pages."""
+    node = services.node_of(db.session, api_actor())
+    return services.read_feed(
+        db.session,
+        node=node,
+        cursor=query["cursor"],
+        limit=query["limit"],
+        now=utcnow(),
+        allowance_cap=current_app.config["OFFLINE_ALLOWANCE_POINTS"],
+        max_hours=current_app.config["OFFLINE_MAX_HOURS"],
+        keyring=keyring_from_config(current_app.config),
+    )
+
+
+@blp.route("/node/report", methods=["PUT"])
+@roles_required(Role.SHOP_NODE)
+@blp.arguments(s.ReportIn)
+@blp.response(200, s.ReportOut)
+@transactional()
+def node_report(data: dict[str, Any]) -> Any:
+    """The node's word on itself: sales waiting to reach the county, offline since when."""
+    node = services.node_of(db.session, api_actor())
+    return services.record_report(
+        db.session,
+        node=node,
+        now=utcnow(),
+        pending_sales=data["pending_sales"],
+        offline_since=data["offline_since"],
+        last_sync_at=data["last_sync_at"],
+    )

@@ -47,3 +47,78 @@ class NodeOut(BaseSchema):
     last_hash = fields.String()
     last_sync_at = LocalDateTime(allow_none=True)
     offline_allowance_points = fields.Integer()
+
+
+class FeedQuery(BaseSchema):
+    cursor = fields.String(load_default=None, validate=validate.Length(max=4000))
+    limit = StrictInt(load_default=2000, validate=validate.Range(1, 5000))
+
+
+class FeedShopOut(BaseSchema):
+    code = fields.String()
+    name = fields.String()
+
+
+class FeedProductOut(BaseSchema):
+    sku = fields.String()
+    barcode = fields.String(allow_none=True)
+    name = fields.String()
+    unit = fields.String()
+    points_price = fields.Integer()
+    active = fields.Boolean()
+    allow_negative_stock = fields.Boolean()
+    on_hand = fields.Integer()
+
+
+class FeedHouseholdOut(BaseSchema):
+    id = fields.Integer()
+    village_code = fields.String()
+    village_name = fields.String()
+    head_name = fields.String()
+    members = fields.List(fields.String())
+    active = fields.Boolean()
+    floor = fields.Integer()
+    balance = fields.Integer()
+    allowance = fields.Integer()
+
+
+class FeedCardOut(BaseSchema):
+    digest = fields.String()
+    household_id = fields.Integer()
+    serial = fields.String()
+    active = fields.Boolean()
+
+
+class FeedUserOut(BaseSchema):
+    username = fields.String()
+    role = fields.String()
+    shop_code = fields.String(allow_none=True)
+    active = fields.Boolean()
+
+
+class FeedOut(BaseSchema):
+    cursor = fields.String()
+    more = fields.Boolean()
+    full = fields.Boolean()
+    now = LocalDateTime()
+    shop = fields.Nested(FeedShopOut)
+    offline_allowance_points = fields.Integer()
+    offline_max_hours = fields.Integer()
+    products = fields.List(fields.Nested(FeedProductOut))
+    households = fields.List(fields.Nested(FeedHouseholdOut))
+    cards = fields.List(fields.Nested(FeedCardOut))
+    users = fields.List(fields.Nested(FeedUserOut))
+
+
+class ReportIn(BaseSchema):
+    pending_sales = StrictInt(required=True, validate=validate.Range(0, 2**31 - 1))
+    offline_since = fields.AwareDateTime(load_default=None, allow_none=True, validate=MADE_AT)
+    last_sync_at = fields.AwareDateTime(load_default=None, allow_none=True, validate=MADE_AT)
+
+
+class ReportOut(BaseSchema):
+    shop_code = fields.String(attribute="shop.code")
+    pending_sales = fields.Integer()
+    offline_since = LocalDateTime(allow_none=True)
+    last_sync_at = LocalDateTime(allow_none=True)
+    reported_at = LocalDateTime(allow_none=True)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Response, current_app
+from flask import Response, current_app, request
 
 from accounts.auth import Role, api_actor, roles_required
 from core.api import Blueprint
@@ -25,6 +25,16 @@ MANAGERS = (Role.ADMIN, Role.MANAGER)
 
 def _keyring() -> Keyring:
     return keyring_from_config(current_app.config)
+
+
+def _via_node(code: str) -> bool:
+    """Whether the shop's own registered node passed this request through (its header)."""
+    # Imported here: the node's services build on the counter's.
+    from nodes.services import NODE_TOKEN_HEADER, is_node_of
+
+    return is_node_of(
+        db.session, token=request.headers.get(NODE_TOKEN_HEADER), shop_code=code, now=utcnow()
+    )
 
 
 @blp.route("/shops/<string:code>/sales", methods=["POST"])
@@ -49,6 +59,7 @@ def record_sale(data: dict[str, Any], code: str) -> Any:
         card_payload=data.get("card_payload"),
         household_id=data.get("household_id"),
         allowance_cap=current_app.config["OFFLINE_ALLOWANCE_POINTS"],
+        via_node=_via_node(code),
     )
     if not result.replayed:
         # In the sale's transaction: whatever a receiver adds (the receipt's print job)
@@ -91,6 +102,7 @@ def find_customer(data: dict[str, Any], code: str) -> Any:
         card_payload=data["card_payload"],
         keyring=_keyring(),
         allowance_cap=current_app.config["OFFLINE_ALLOWANCE_POINTS"],
+        via_node=_via_node(code),
     )
 
 

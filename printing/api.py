@@ -39,7 +39,7 @@ blp = Blueprint(
 
 SHOP_STAFF = (Role.ADMIN, Role.MANAGER, Role.CLERK)
 MANAGERS = (Role.ADMIN, Role.MANAGER)
-AGENTS = (Role.ADMIN, Role.PRINT_AGENT)
+AGENTS = (Role.ADMIN, Role.PRINT_AGENT, Role.SHOP_NODE)
 
 
 def _defaults() -> Any:
@@ -223,7 +223,7 @@ def print_report(query: dict[str, Any], data: dict[str, Any], code: str) -> Any:
 
 
 @blp.route("/print-agent", methods=["GET"])
-@roles_required(Role.PRINT_AGENT)
+@roles_required(Role.PRINT_AGENT, Role.SHOP_NODE)
 @blp.response(200, AgentOut)
 def agent_identity() -> Any:
     """Whom a print agent's token prints for: the shop, and its printer as set up centrally."""
@@ -301,7 +301,7 @@ def _render(job_id: int, settings: services.PrinterSettings) -> bytes:
 
 
 @blp.route("/shops/<string:code>/print-jobs/next", methods=["GET"])
-@roles_required(Role.PRINT_AGENT)
+@roles_required(Role.PRINT_AGENT, Role.SHOP_NODE)
 @blp.arguments(NextJobQuery, location="query")
 @blp.response(200, LeasedJobOut)
 @blp.alt_response(204, description="No job came within the wait")

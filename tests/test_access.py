@@ -25,7 +25,7 @@ from tests.helpers.pages import csrf_token, login
 A, C, M, K, P = "admin", "cadre", "manager", "clerk", "agent"
 # A village group leader: declares deeds for its village, sees no shop.
 R = "reporter"
-# A shop's node: posts its own shop's offline sales, nothing else.
+# A shop's node: syncs and posts its own shop's offline sales, and prints its jobs.
 N = "node"
 PEOPLE = {A, C, M, K}
 PUBLIC = "public"
@@ -116,13 +116,16 @@ ACCESS: dict[str, Rule] = {
     "POST pos_printing_api.reprint": r(A, M, K, shop=True),
     "POST pos_printing_api.retry": r(A, M, K, shop=True),
     "POST pos_printing_api.print_report": r(A, M, shop=True),
-    "GET pos_printing_api.agent_identity": r(P),
-    "GET pos_printing_api.next_job": r(P),
-    "POST pos_printing_api.ack": r(A, P),
-    "POST pos_printing_api.fail": r(A, P),
+    # The shop's node does its print agent's work.
+    "GET pos_printing_api.agent_identity": r(P, N),
+    "GET pos_printing_api.next_job": r(P, N),
+    "POST pos_printing_api.ack": r(A, P, N),
+    "POST pos_printing_api.fail": r(A, P, N),
     # Shop nodes: only the shop's own registered node, not even the office.
     "GET nodes_api.node_state": r(N),
     "POST nodes_api.post_offline_sale": r(N),
+    "GET nodes_api.node_feed": r(N),
+    "PUT nodes_api.node_report": r(N),
     # The county office's view.
     "GET county_api.list_categories": r(A, C),
     "POST county_api.create_category": r(A),
@@ -371,6 +374,7 @@ def _bodies(values: dict[str, Any]) -> dict[str, Any]:
             "lines": [line],
             **key,
         },
+        "PUT nodes_api.node_report": {"pending_sales": 0},
         "PUT inventory_api.set_reorder_levels": {"lines": [{"sku": "RICE-10", "reorder_level": 3}]},
         "POST inventory_api.receive_stock": {"reference": "单-1", "lines": [line], **key},
         "POST inventory_api.adjust_stock": {

@@ -435,16 +435,21 @@ class SpendMode(enum.StrEnum):
     """Which points of a household a redemption may take (the shop node's escrow).
 
     When the village's home shop has a node, the county keeps back the offline allowance,
-    `min(cap, balance - floor)`, for that node. ONLINE at any other shop: only what lies
-    beyond it. ONLINE at the home shop itself: down to the floor, reserve included (the
-    reserve is that shop's; its node learns the new allowance from the sale's answer and
-    the next sync). OFFLINE (a sale the home shop's node made while its line was down,
-    posted as it syncs): down to the floor, but no more than the allowance. Households
-    without such a node spend down to the floor everywhere.
+    `min(cap, balance - floor)`, for that node. ONLINE (straight to the county, at any
+    shop, the home shop included): only what lies beyond it, since the node may be
+    selling that reserve offline at this very moment. VIA_NODE (a sale the home shop's
+    node passed through while online): down to the floor, reserve included; the node
+    learns the new allowance from the sale's answer and the next sync. OFFLINE (a sale the
+    node made while its line was down, posted as it syncs): down to the floor, but no more
+    than the allowance. SETTLE (an offline sale the allowance no longer covers, taken
+    anyway because the goods have left): down to zero, never below. Households without
+    such a node spend down to the floor everywhere.
     """
 
     ONLINE = "online"
+    VIA_NODE = "via_node"
     OFFLINE = "offline"
+    SETTLE = "settle"
 
 
 @dataclass(frozen=True)
@@ -468,11 +473,11 @@ class RedemptionHold:
     @property
     def held_back(self) -> bool:
         """Whether this sale must leave the home shop's reserve alone."""
-        return (
-            self.escrowed
-            and self.mode is SpendMode.ONLINE
-            and self.shop_code != self.target.escrow_shop_code
-        )
+        if not self.escrowed:
+            return False
+        if self.mode is SpendMode.ONLINE:
+            return True
+        return self.mode is SpendMode.VIA_NODE and self.shop_code != self.target.escrow_shop_code
 
     @property
     def reserved(self) -> int:
@@ -489,14 +494,22 @@ class RedemptionHold:
         (balance - floor) - min(cap, balance - floor)` for any points > 0, and, unlike the
         reservation, it does not move with the balance, so the guard needs no re-read.
         """
+        if self.mode is SpendMode.SETTLE:
+            return 0
         if self.held_back:
             return self.target.floor + self.allowance_cap
         return self.target.floor
 
     def balance_after(self, points: int) -> int:
         """What `points` would leave; refuses an inactive household or a breached floor."""
-        _require_active(self.target)
         target = self.target
+        if self.mode is SpendMode.SETTLE:
+            # Goods that left a shop while its line was down: whatever the household's
+            # state now, it pays what it can, down to zero and no further.
+            if target.balance - points < 0:
+                raise InsufficientPoints(needed=points, available=target.balance, floor=0)
+            return target.balance - points
+        _require_active(self.target)
         if self.mode is SpendMode.OFFLINE:
             # Only the home shop's node spends offline, and only its allowance.
             if target.escrow_shop_code != self.shop_code or points > self.reserved:
@@ -529,7 +542,7 @@ def hold_for_redemption(
     allowance_cap: int = DEFAULT_OFFLINE_ALLOWANCE,
 ) -> RedemptionHold:
     """Lock the household's account for a redemption at the shop (one round trip)."""
-    if mode is SpendMode.OFFLINE:
+    if mode in (SpendMode.OFFLINE, SpendMode.SETTLE):
         actor.require_shop_node(shop_code)
     else:
         actor.require_shop_staff(shop_code)

@@ -98,11 +98,13 @@ def shop_names(session: Session) -> list[tuple[str, str]]:
 
 
 def offline_escrow(
-    session: Session, village: Village, allowance_cap: int, *, at_shop: str
+    session: Session, village: Village, allowance_cap: int, *, at_shop: str, via_node: bool = False
 ) -> tuple[int, str | None]:
     """What online sales at `at_shop` must leave above the floor for the village's home
-    shop node, and that shop's name: (allowance_cap, name) when the home shop runs a node
-    and is another shop, else (0, None): the home shop itself may spend its own reserve.
+    shop node, and that shop's name: (allowance_cap, name) when the home shop runs a node,
+    else (0, None). Only the home shop's own node (`via_node`, selling at its shop) may
+    spend the reserve: a sale straight to the county, even at the home shop, could meet
+    the node selling the same reserve offline.
 
     The same rule the ledger's guard applies (posting.RedemptionHold.guard_floor), for
     pages that show what a household may spend.
@@ -114,7 +116,7 @@ def offline_escrow(
         .select_from(SHOPS.join(SHOP_NODES, SHOP_NODES.c.shop_id == SHOPS.c.id))
         .where(SHOPS.c.id == village.home_shop_id)
     ).first()
-    if home is None or home.code == at_shop:
+    if home is None or (via_node and home.code == at_shop):
         return 0, None
     return allowance_cap, home.name
 

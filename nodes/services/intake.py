@@ -6,7 +6,8 @@ import json
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from flask_babel import lazy_gettext as _l
@@ -17,13 +18,21 @@ from accounts.auth import User
 from core.errors import Conflict, IdempotencyConflict, ValidationFailed
 from core.idempotency import replay_or_conflict, request_fingerprint
 from core.scanned import normalize_code, normalize_scanned
+from inventory import services as inventory
+from inventory.models import Product
+from ledger.services import get_household
+from member_cards.models import MemberCard
 from member_cards.signing import Keyring
 from nodes import chain
 from nodes.models import NodeSale, ShopNode
+from nodes.services.digests import card_digests
 from nodes.services.registration import node_of
 from pos import services as pos
 from pos.models import Sale
 from pos.services.limits import check_lines, check_quantity
+
+# A node's clock this far ahead of the county's is wrong; its sale is dated the county's now.
+MAX_CLOCK_AHEAD = timedelta(minutes=10)
 
 
 @dataclass(frozen=True)
@@ -178,6 +187,53 @@ def receive_offline_sale(
             return _replay(session, node, found, fingerprint, key)
         raise Conflict(_l("another offline sale of this node was recorded first; try again"))
     session.expire(node)
+
+    notes: list[str] = []
+    made_at, original_made_at = request.made_at, None
+    if made_at > now + MAX_CLOCK_AHEAD:
+        # The node's clock ran ahead of the county's: the sale happened, at the latest, now.
+        made_at, original_made_at = now, request.made_at
+        notes.append(
+            str(_l("the node's clock was ahead: it said %(made_at)s", made_at=request.made_at))
+        )
+    online = session.scalar(select(Sale).where(Sale.idempotency_key == key))
+    if online is not None:
+        # The node sent it online, the answer was lost and the clerk retried it offline.
+        view = _same_online_sale(session, online, shop_code, request.household_id, lines, key)
+        _record(
+            session, node, request, fingerprint, receipt_no, made_at, original_made_at,
+            fields, digest, now, sale_id=view.id, household_id=view.household_id,
+            total_points=view.total_points, notes=notes, shortfall=0,
+        )  # fmt: skip
+        return NodeSaleResult(view, request.seq, digest, replayed=False)
+
+    known, unknown = _split_known(session, lines)
+    if unknown:
+        notes.append(
+            str(_l("goods the county does not know, left out: %(skus)s", skus=", ".join(unknown)))
+        )
+    if request.card_digest is not None and request.card_digest.lower() not in card_digests_of(
+        session, keyring, request.household_id
+    ):
+        notes.append(str(_l("the card it names is no card of this household")))
+    if not known:
+        household = get_household(session, request.household_id)
+        _record(
+            session, node, request, fingerprint, receipt_no, made_at, original_made_at,
+            fields, digest, now, sale_id=None, household_id=household.id, total_points=0,
+            notes=notes, shortfall=0,
+        )  # fmt: skip
+        empty = pos.SaleView(
+            id=None,  # type: ignore[arg-type]
+            receipt_no=receipt_no,
+            shop_code=shop_code,
+            household_id=household.id,
+            total_points=0,
+            balance_after=household.account.balance,
+            lines=[],
+            offline=True,
+        )
+        return NodeSaleResult(empty, request.seq, digest, replayed=False)
     if session.scalar(select(Sale.id).where(Sale.receipt_no == receipt_no)):
         raise Conflict(_l("receipt number %(receipt_no)s is taken", receipt_no=receipt_no))
 
@@ -188,35 +244,146 @@ def receive_offline_sale(
         tz=tz,
         keyring=keyring,
         shop_code=shop_code,
-        lines=[pos.LineRequest(qty=qty, sku=sku) for sku, qty in lines],
+        lines=[pos.LineRequest(qty=qty, sku=sku) for sku, qty in known],
         idempotency_key=key,
         household_id=request.household_id,
-        offline=pos.OfflineSale(receipt_no=receipt_no, made_at=request.made_at, seq=request.seq),
+        offline=pos.OfflineSale(receipt_no=receipt_no, made_at=made_at, seq=request.seq),
         allowance_cap=allowance_cap,
     )
-    if result.replayed:
-        # A counter sale of the county already has this key.
-        raise IdempotencyConflict(
-            _l("idempotency key %(key)s was used for another request", key=key)
-        )
     view = result.view
+    notes.extend(_forgiven_notes(result.forgiven, view.total_points))
+    _record(
+        session, node, request, fingerprint, receipt_no, made_at, original_made_at, fields,
+        digest, now, sale_id=view.id, household_id=view.household_id,
+        total_points=view.total_points, notes=notes, shortfall=result.forgiven.shortfall,
+    )  # fmt: skip
+    return NodeSaleResult(view, request.seq, digest, replayed=False)
+
+
+def _record(
+    session: Session,
+    node: ShopNode,
+    request: OfflineSaleRequest,
+    fingerprint: str,
+    receipt_no: str,
+    made_at: datetime,
+    original_made_at: datetime | None,
+    fields: dict[str, Any],
+    digest: str,
+    now: datetime,
+    *,
+    sale_id: int | None,
+    household_id: int,
+    total_points: int,
+    notes: list[str],
+    shortfall: int,
+) -> None:
     session.add(
         NodeSale(
             node_id=node.id,
             seq=request.seq,
-            idempotency_key=key,
+            idempotency_key=request.idempotency_key,
             request_hash=fingerprint,
-            sale_id=view.id,
+            sale_id=sale_id,
             receipt_no=receipt_no,
-            made_at=request.made_at,
-            household_id=view.household_id,
+            made_at=made_at,
+            household_id=household_id,
             card_digest=request.card_digest,
             lines_json=json.dumps(fields["lines"], ensure_ascii=False, separators=(",", ":")),
-            total_points=view.total_points,
+            total_points=total_points,
             prev_hash=request.prev_hash,
             hash=digest,
             received_at=now,
+            exception="；".join(notes) or None,
+            shortfall_points=shortfall,
+            original_made_at=original_made_at,
         )
     )
     session.flush()
-    return NodeSaleResult(view, request.seq, digest, replayed=False)
+
+
+def _split_known(
+    session: Session, lines: Sequence[tuple[str, int]]
+) -> tuple[list[tuple[str, int]], list[str]]:
+    """The lines whose sku the county knows (sold or not), and the skus it does not."""
+    spellings = {s for sku, _qty in lines for s in inventory.sku_spellings(sku)}
+    found = set(session.scalars(select(Product.sku).where(Product.sku.in_(spellings))))
+    known = [(sku, qty) for sku, qty in lines if found.intersection(inventory.sku_spellings(sku))]
+    unknown = [sku for sku, _qty in lines if not found.intersection(inventory.sku_spellings(sku))]
+    return known, list(dict.fromkeys(unknown))
+
+
+def _merged(pairs: Sequence[tuple[str, int]]) -> dict[str, int]:
+    merged: dict[str, int] = {}
+    for sku, qty in pairs:
+        merged[sku] = merged.get(sku, 0) + qty
+    return merged
+
+
+def _same_online_sale(
+    session: Session,
+    sale: Sale,
+    shop_code: str,
+    household_id: int,
+    lines: Sequence[tuple[str, int]],
+    key: str,
+) -> pos.SaleView:
+    """The online sale under the offline sale's key, if it is the same sale; else a conflict.
+
+    Same shop, same household, same goods in the same quantities: the node sent it online,
+    lost the answer, and the clerk sold it again offline. It is charged once.
+    """
+    known, _unknown = _split_known(session, lines)
+    resolved = {}
+    if known:
+        skus = {s for sku, _qty in known for s in inventory.sku_spellings(sku)}
+        found = set(session.scalars(select(Product.sku).where(Product.sku.in_(skus))))
+        for sku, qty in known:
+            canonical = next(s for s in inventory.sku_spellings(sku) if s in found)
+            resolved[canonical] = resolved.get(canonical, 0) + qty
+    linked = session.scalar(select(NodeSale.id).where(NodeSale.sale_id == sale.id))
+    if (
+        sale.offline
+        or linked is not None
+        or sale.shop_code != shop_code
+        or sale.household_id != household_id
+        or len(known) != len(lines)
+        or _merged([(line.sku, line.qty) for line in sale.lines]) != resolved
+    ):
+        raise IdempotencyConflict(
+            _l("idempotency key %(key)s was used for another request", key=key)
+        )
+    return pos.SaleView.of(sale)
+
+
+def _forgiven_notes(forgiven: pos.Forgiven, charged: int) -> list[str]:
+    notes = []
+    if forgiven.foreign:
+        notes.append(str(_l("the household's home shop is not this node's shop")))
+    if forgiven.household_inactive:
+        notes.append(str(_l("the household was no longer active")))
+    if forgiven.settled:
+        notes.append(
+            str(
+                _l(
+                    "the offline allowance no longer covered it: %(points)s points charged, "
+                    "down to zero at most",
+                    points=charged,
+                )
+            )
+        )
+    if forgiven.shortfall:
+        notes.append(
+            str(_l("%(points)s points the household could not pay", points=forgiven.shortfall))
+        )
+    if forgiven.inactive:
+        notes.append(str(_l("goods no longer sold: %(skus)s", skus=", ".join(forgiven.inactive))))
+    return notes
+
+
+def card_digests_of(session: Session, keyring: Keyring, household_id: int) -> set[str]:
+    """Every digest a card of the household (of any status) may have been synced under."""
+    numbers = session.scalars(
+        select(MemberCard.number).where(MemberCard.household_id == household_id)
+    ).all()
+    return {d for number in numbers for d in card_digests(keyring, household_id, number)}

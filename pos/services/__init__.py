@@ -32,6 +32,7 @@ from pos.services.printouts import (
 from pos.services.reports import DailyReport, ProductDay, daily_report, daily_report_csv
 from pos.services.returns import record_return, returned_qty, void_sale
 from pos.services.selling import (
+    Forgiven,
     LineRequest,
     OfflineSale,
     SaleLineView,
@@ -47,6 +48,7 @@ __all__ = [
     "MAX_REASON",
     "Customer",
     "DailyReport",
+    "Forgiven",
     "Goods",
     "LineRequest",
     "OfflineSale",

@@ -60,12 +60,13 @@ def _customer(
     card_serial: str | None,
     allowance_cap: int,
     shop_code: str,
+    via_node: bool = False,
 ) -> Customer:
     names = [m.name for m in household.members]
     floor = household.village.redemption_floor
     balance = household.account.balance
     cap, shop_name = ledger.offline_escrow(
-        session, household.village, allowance_cap, at_shop=shop_code
+        session, household.village, allowance_cap, at_shop=shop_code, via_node=via_node
     )
     reserved = min(cap, max(balance - floor, 0))
     return Customer(
@@ -91,11 +92,16 @@ def find_customer(
     card_payload: str,
     keyring: Keyring,
     allowance_cap: int = ledger.DEFAULT_OFFLINE_ALLOWANCE,
+    via_node: bool = False,
 ) -> Customer:
-    """The household behind a card scanned at the counter (invalid, unknown, revoked refused)."""
+    """The household behind a card scanned at the counter (invalid, unknown, revoked refused).
+
+    `via_node`: asked through the home shop's own node, which may spend the reserve (the
+    same rule as record_sale's).
+    """
     actor.require_shop_staff(shop_code)
     card = cards.resolve_card(session, payload=card_payload, keyring=keyring)
-    return _customer(session, card.household, card.serial, allowance_cap, shop_code)
+    return _customer(session, card.household, card.serial, allowance_cap, shop_code, via_node)
 
 
 # --- the goods ----------------------------------------------------------------------

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session, make_transient_to_detached
 
 from accounts.auth import User
 from core import dialects
-from core.errors import NotFound, UnknownProduct, ValidationFailed
+from core.errors import Conflict, InsufficientPoints, NotFound, UnknownProduct, ValidationFailed
 from core.idempotency import replay_or_conflict, request_fingerprint
 from core.scanned import normalize_code, normalize_scanned
 from core.timeutil import business_day
@@ -48,6 +48,27 @@ class OfflineSale:
     receipt_no: str
     made_at: datetime
     seq: int
+
+
+@dataclass(frozen=True)
+class Forgiven:
+    """What an offline sale broke that the county let pass: the goods had left the shop.
+
+    `shortfall`: points the household could not cover even down to zero (not charged);
+    `settled`: the allowance did not cover it, so it was charged down to zero instead;
+    `inactive`: skus the county no longer sells; `household_inactive`: the household was
+    deactivated meanwhile.
+    """
+
+    settled: bool = False
+    shortfall: int = 0
+    inactive: tuple[str, ...] = ()
+    household_inactive: bool = False
+    # The household's home shop is not this shop (or has no node): no allowance was its.
+    foreign: bool = False
+
+    def __bool__(self) -> bool:
+        return self.settled or bool(self.shortfall or self.inactive) or self.household_inactive
 
 
 @dataclass(frozen=True)
@@ -107,9 +128,11 @@ class SaleResult:
         replayed: bool,
         view: SaleView | None = None,
         sale: Sale | None = None,
+        forgiven: Forgiven | None = None,
     ) -> None:
         self.sale_id = sale_id
         self.replayed = replayed
+        self.forgiven = forgiven or Forgiven()
         self._session = session
         self._view = view
         self._sale = sale
@@ -262,8 +285,14 @@ def _read_line(line: LineRequest) -> LineRequest:
     )
 
 
-def _products_for(session: Session, lines: Sequence[LineRequest]) -> list[_Product]:
-    """Each line's product, by sku (as inventory spells it) or barcode; unknowns named at once."""
+def _products_for(
+    session: Session, lines: Sequence[LineRequest], *, allow_inactive: bool = False
+) -> list[_Product]:
+    """Each line's product, by sku (as inventory spells it) or barcode; unknowns named at once.
+
+    `allow_inactive`: an offline sale's goods left the shelf while the county still sold
+    them, or before the node heard it stopped; they are sold all the same.
+    """
     skus = {s for line in lines if line.sku is not None for s in inventory.sku_spellings(line.sku)}
     barcodes = {line.barcode for line in lines if line.barcode is not None}
     conn = session.connection()
@@ -293,7 +322,7 @@ def _products_for(session: Session, lines: Sequence[LineRequest]) -> list[_Produ
             products=list(dict.fromkeys(unknown)),
         )
     inactive = [p.sku for p in dict.fromkeys(found) if not p.active]
-    if inactive:
+    if inactive and not allow_inactive:
         raise UnknownProduct(
             _l("no longer sold: %(products)s", products=", ".join(inactive)), products=inactive
         )
@@ -357,6 +386,7 @@ def record_sale(
     household_id: int | None = None,
     offline: OfflineSale | None = None,
     allowance_cap: int = ledger.DEFAULT_OFFLINE_ALLOWANCE,
+    via_node: bool = False,
 ) -> SaleResult:
     """Sell: the sale, its redemption and its stock movements, all in the caller's transaction.
 
@@ -369,7 +399,9 @@ def record_sale(
 
     `allowance_cap` is the setting OFFLINE_ALLOWANCE_POINTS: what the county keeps back for
     a household's home shop node. `offline`: the sale is a node's offline sale (only that
-    node posts it; see OfflineSale).
+    node posts it; see OfflineSale); what it breaks is let pass and told in the result's
+    `forgiven` (the goods have left the shop). `via_node`: the home shop's own node passed
+    the sale through, so it may spend the reserve held for that node (ledger.SpendMode).
     """
     if offline is not None:
         actor.require_shop_node(shop_code)
@@ -416,12 +448,18 @@ def record_sale(
         household_id=household_id,
         shop_code=shop_code,
         idempotency_key=idempotency_key,
-        mode=ledger.SpendMode.OFFLINE if offline else ledger.SpendMode.ONLINE,
+        mode=(
+            ledger.SpendMode.OFFLINE
+            if offline
+            else ledger.SpendMode.VIA_NODE
+            if via_node
+            else ledger.SpendMode.ONLINE
+        ),
         allowance_cap=allowance_cap,
     )
     if shop_id is None:
         raise NotFound(_l("no shop %(code)s", code=shop_code))
-    products = _products_for(session, lines)
+    products = _products_for(session, lines, allow_inactive=offline is not None)
     merged: dict[int, list[Any]] = {}
     for product, line in zip(products, lines, strict=True):
         entry = merged.setdefault(product.id, [product, 0])
@@ -438,7 +476,25 @@ def record_sale(
             }
         )
     # Refused before a receipt number is taken; the posting checks it again under the lock.
-    balance_after = hold.balance_after(total)
+    forgiven = Forgiven(inactive=tuple(p.sku for p, _qty in merged.values() if not p.active))
+    try:
+        balance_after = hold.balance_after(total)
+    except (InsufficientPoints, Conflict):
+        if offline is None:
+            raise
+        # The reserve no longer covers it (a penalty took it meanwhile), or the household
+        # was deactivated: it pays what it can, down to zero; the rest is its shortfall.
+        hold = replace(hold, mode=ledger.SpendMode.SETTLE)
+        charged = min(total, max(0, hold.target.balance))
+        forgiven = replace(
+            forgiven,
+            settled=True,
+            shortfall=total - charged,
+            household_inactive=hold.target.status != "active",
+            foreign=hold.target.escrow_shop_code != shop_code,
+        )
+        total = charged
+        balance_after = hold.balance_after(total)
     if offline is not None:
         # The sale happened when the node made it: its day, its time, its number.
         now = offline.made_at
@@ -471,9 +527,10 @@ def record_sale(
     }
     sale_id = _insert_sale(session, row, sold, list(merged))
     # The sale's id goes on the ledger transfer, so the day's report can pair them.
-    ledger.post_redemption(
-        session, hold, actor=actor, now=now, points=total, sale_id=sale_id, reason=receipt_no
-    )
+    if total > 0:
+        ledger.post_redemption(
+            session, hold, actor=actor, now=now, points=total, sale_id=sale_id, reason=receipt_no
+        )
     inventory.take_sale_stock(
         session,
         actor=actor,
@@ -501,4 +558,4 @@ def record_sale(
     sale = Sale(id=sale_id, **row)
     make_transient_to_detached(sale)
     session.add(sale)
-    return SaleResult(session, sale_id, replayed=False, view=view, sale=sale)
+    return SaleResult(session, sale_id, replayed=False, view=view, sale=sale, forgiven=forgiven)

@@ -115,25 +115,25 @@ def test_a_gap_or_a_broken_chain_is_refused_and_records_nothing(client, county):
     assert balance(household.id) == 600
 
 
-def test_beyond_the_allowance_is_refused_and_records_nothing(client, county):
+def test_beyond_the_allowance_is_taken_but_flagged_for_the_office(client, county):
     node, household = county.node, county.household
-    # 600 - floor 100 = 500 spendable, of which 200 are the node's allowance.
-    body = node.body(household.id, [("RICE-10", 3)])  # 210 points
-    problem = assert_problem(
-        client.post("/api/v1/node/sales", json=body, headers=node.headers),
-        409,
-        "insufficient_points",
-    )
-    assert problem["offline_allowance"] == 200
-    assert "200" in problem["detail"]
-    assert _count(Sale) == 0 and _count(NodeSale) == 0
-    assert db.session.get(ShopNode, county.node_id).last_seq == 0
-    assert balance(household.id) == 600
-    # The allowance itself may be spent, in one sale or several.
+    # The allowance itself may be spent, in one sale or several: no exception.
     ok = node.body(household.id, [("RICE-10", 2), ("SOAP", 6)])  # 200 points
     r = client.post("/api/v1/node/sales", json=ok, headers=node.headers)
     assert r.status_code == 201, r.get_data(as_text=True)
+    node.accepted(ok)
     assert r.get_json()["balance_after"] == 400
+    assert db.session.scalar(select(NodeSale.exception)) is None
+    db.session.rollback()
+    # Beyond it (a node that should not have sold it): the goods have left, so the county
+    # takes it, down to zero at most, and flags it.
+    body = node.body(household.id, [("RICE-10", 3)])  # 210 points
+    r = client.post("/api/v1/node/sales", json=body, headers=node.headers)
+    assert r.status_code == 201, r.get_data(as_text=True)
+    assert r.get_json()["balance_after"] == 190
+    flagged = db.session.scalar(select(NodeSale).where(NodeSale.seq == 2))
+    assert flagged.exception and flagged.shortfall_points == 0
+    assert db.session.get(ShopNode, county.node_id).last_seq == 2
 
 
 def test_only_the_shops_own_node_posts(client, county, factory):
@@ -146,11 +146,14 @@ def test_only_the_shops_own_node_posts(client, county, factory):
         403,
         "forbidden",
     )
-    # Its own shop, but the household's home shop is GJY: not its allowance to spend.
+    # Its own shop, but the household's home shop is GJY: not its allowance to spend; the
+    # goods have left all the same, so it is taken and flagged.
     theirs = {**body, "receipt_no": "BSP-20261203-L0001"}
-    assert_problem(
-        client.post("/api/v1/node/sales", json=theirs, headers=other), 409, "insufficient_points"
-    )
+    r = client.post("/api/v1/node/sales", json=theirs, headers=other)
+    assert r.status_code == 201, r.get_data(as_text=True)
+    assert "高家堰" not in (db.session.scalar(select(NodeSale.exception)) or "x")
+    assert db.session.scalar(select(NodeSale.exception))
+    db.session.rollback()
     for role, shop in ((Role.CLERK, "GJY"), (Role.MANAGER, "GJY"), (Role.PRINT_AGENT, "GJY")):
         headers = factory.headers(factory.user(role, shop=shop))
         assert_problem(
@@ -165,7 +168,7 @@ def test_only_the_shops_own_node_posts(client, county, factory):
     # A shop_node user that is not a registered node.
     stray = factory.headers(factory.user(Role.SHOP_NODE, shop="GJY"))
     assert_problem(client.post("/api/v1/node/sales", json=body, headers=stray), 403, "forbidden")
-    assert _count(Sale) == 0
+    assert _count(Sale) == 1
 
 
 def test_a_node_never_sells_online(client, county):
@@ -231,13 +234,14 @@ def test_not_json_and_unknown_things_are_problems(client, county):
         404,
         "not_found",
     )
-    unknown_product = node.body(county.household.id, [("NOPE", 1)])
-    assert_problem(
-        client.post("/api/v1/node/sales", json=unknown_product, headers=node.headers),
-        404,
-        "unknown_product",
-    )
     assert _count(Sale) == 0 and db.session.get(ShopNode, county.node_id).last_seq == 0
+    # A product the county never knew: nothing to record but the link and the exception.
+    unknown_product = node.body(county.household.id, [("NOPE", 1)])
+    r = client.post("/api/v1/node/sales", json=unknown_product, headers=node.headers)
+    assert r.status_code == 201, r.get_data(as_text=True)
+    assert r.get_json()["sale_id"] is None and r.get_json()["total_points"] == 0
+    assert _count(Sale) == 0 and db.session.get(ShopNode, county.node_id).last_seq == 1
+    assert "NOPE" in db.session.scalar(select(NodeSale.exception))
 
 
 def test_a_taken_receipt_number_is_a_conflict(client, county):
