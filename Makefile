@@ -6,7 +6,7 @@ PORT ?= 5000
 HOST ?= 127.0.0.1
 export INTEGRITY_POS_HOME ?= $(CURDIR)/instance
 
-.PHONY: run test test-pg lint format bench bench-declarations bench-offline fuzz soak install translations clean
+.PHONY: run test test-pg test-e2e lint format bench bench-declarations bench-offline fuzz soak install translations clean
 
 $(BIN)/integrity-pos: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -42,6 +42,20 @@ test-pg: install
 		$(MAKE) --no-print-directory test; status=$$?; \
 	psql -q -h $(PGHOST) -p $(PGPORT) -U postgres -d postgres \
 		-c "DROP DATABASE IF EXISTS $$db WITH (FORCE)" >/dev/null; \
+	exit $$status
+
+# Every end-to-end scenario of the shop node (tests/nodes/e2e: real county and node
+# processes, a cuttable line), the slow ones included, on SQLite and on PostgreSQL;
+# `make test` runs them all on SQLite and the core ones on PostgreSQL.
+test-e2e: install
+	@db=integrity_pos_e2e_$$$$; \
+	psql -q -h $(PGHOST) -p $(PGPORT) -U postgres -d postgres -v ON_ERROR_STOP=1 \
+		-c "SET client_min_messages = warning" -c "DROP DATABASE IF EXISTS $$db" \
+		-c "CREATE DATABASE $$db ENCODING 'UTF8' TEMPLATE template0" || exit 1; \
+	E2E_FULL=1 TEST_DATABASE_URL=postgresql://postgres@$(PGHOST):$(PGPORT)/$$db \
+		$(BIN)/pytest -q $(PYTEST_ARGS) tests/nodes/e2e; status=$$?; \
+	psql -q -h $(PGHOST) -p $(PGPORT) -U postgres -d postgres -c "DROP DATABASE IF EXISTS $$db WITH (FORCE)" \
+		-c "DROP DATABASE IF EXISTS $${db}_county WITH (FORCE)" >/dev/null; \
 	exit $$status
 
 lint: install

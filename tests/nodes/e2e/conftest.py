@@ -9,6 +9,7 @@ a clerk, a registered node behind a TCP proxy. Tests wait by polling, never by s
 from __future__ import annotations
 
 import itertools
+import os
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -30,15 +31,54 @@ FLOOR = 50
 _worlds = itertools.count(1)
 
 
+# `make test-e2e` sets it: every scenario on every backend, the slow ones included.
+FULL = os.environ.get("E2E_FULL") == "1"
+
+
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "e2e: starts real county and shop node processes")
+    config.addinivalue_line(
+        "markers", "e2e_core: an end-to-end scenario that runs on PostgreSQL in `make test` too"
+    )
+    config.addinivalue_line("markers", "e2e_full: an end-to-end scenario only `make test-e2e` runs")
+
+
+def _left_to_test_e2e(item: pytest.Item) -> bool:
+    """`make test` runs each scenario on SQLite and the core ones on PostgreSQL as well."""
+    if FULL:
+        return False
+    if item.get_closest_marker("e2e_full"):
+        return True
+    params = getattr(getattr(item, "callspec", None), "params", {})
+    return params.get("county") == "postgresql" and not item.get_closest_marker("e2e_core")
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     here = Path(__file__).parent
+    later = []
     for item in items:
         if here in Path(str(item.fspath)).parents:
             item.add_marker(pytest.mark.e2e)
+            if _left_to_test_e2e(item):
+                later.append(item)
+    if later:
+        config.hook.pytest_deselected(items=later)
+        items[:] = [item for item in items if item not in later]
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> Any:
+    report = yield
+    # A failed scenario shows what the node and the county said.
+    if report.failed:
+        world = getattr(item, "funcargs", {}).get("world")
+        if isinstance(world, World):
+            report.sections.append(("shop node log", world.node.tail(80)))
+        county = getattr(item, "funcargs", {}).get("county")
+        if isinstance(county, County) and county.log is not None:
+            lines = county.log.read_text(errors="replace").splitlines()[-60:]
+            report.sections.append(("county server log", "\n".join(lines)))
+    return report
 
 
 def _county_database(backend: str, home: Path) -> str:
@@ -214,11 +254,12 @@ def build_world(county: County, tmp_path: Path, *, node_env: dict[str, str] | No
             },
         )
         cards[who] = admin.ok("POST", f"/api/v1/households/{household['id']}/cards")
-    clerk = f"clerk-{home_shop.lower()}"
-    county.cli("create-user", clerk, "--role", "clerk", "--shop", home_shop, "--password", PASSWORD)
-    node_user = f"node-{home_shop.lower()}"
-    token = county.cli("register-node", "--shop", home_shop, "--username", node_user)
-    node_token = token.stdout.strip().splitlines()[-1]
+    clerk, node_user = f"clerk-{home_shop.lower()}", f"node-{home_shop.lower()}"
+    _created, token = county.cli_together(
+        ("create-user", clerk, "--role", "clerk", "--shop", home_shop, "--password", PASSWORD),
+        ("register-node", "--shop", home_shop, "--username", node_user),
+    )
+    node_token = token.strip().splitlines()[-1]
 
     proxy = TcpProxy(county.port).start()
     node = Node(proxy.url, node_token, home_shop, tmp_path / "node-state", extra_env=node_env or {})

@@ -150,6 +150,28 @@ class County:
             )
         return done
 
+    def cli_together(self, *commands: tuple[str, ...]) -> list[str]:
+        """Several commands at once (each boots the app for a second or two); their stdouts."""
+        running = [
+            subprocess.Popen(
+                [str(CLI), *args],
+                env=self.env(),
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
+            for args in commands
+        ]
+        outputs = []
+        for args, process in zip(commands, running, strict=True):
+            out, err = process.communicate(timeout=120)
+            if process.returncode != 0:
+                raise AssertionError(
+                    f"integrity-pos {' '.join(args)} -> {process.returncode}\n{out}\n{err}"
+                )
+            outputs.append(out)
+        return outputs
+
     def start(self) -> County:
         self.home.mkdir(parents=True, exist_ok=True)
         self.cli("init-db")
@@ -232,6 +254,9 @@ class Node:
                     str(self.state_dir),
                     "--port",
                     str(self.port),
+                    # Receipts print to a file: the node drives its shop's printer.
+                    "--printer",
+                    f"file:{self.state_dir.parent / f'receipts-{self.shop_code}.bin'}",
                 ],
                 env=_child_env(self.state_dir.parent / "node-home", self.extra_env),
                 stdout=log,
@@ -251,11 +276,17 @@ class Node:
         return dict(response.json())
 
     def wait_status(self, what: str, check: Callable[[dict[str, Any]], bool], **kw: Any) -> dict:
+        seen: list[dict[str, Any]] = []
+
         def probe() -> dict[str, Any] | None:
             status = self.status()
+            seen[:] = [status]
             return status if check(status) else None
 
-        return wait_until(probe, what=f"node status: {what}", **kw)
+        try:
+            return wait_until(probe, what=f"node status: {what}", **kw)
+        except AssertionError as exc:
+            raise AssertionError(f"{exc}; last status {seen}\n{self.tail()}") from None
 
     def wait_synced(self, **kw: Any) -> dict[str, Any]:
         """Online, a sync behind it, nothing waiting in the outbox."""

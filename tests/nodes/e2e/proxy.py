@@ -41,7 +41,8 @@ class TcpProxy:
     `cut()` resets every live connection and closes the listening socket, so new ones are
     refused; `blackhole()` accepts but never answers (the client's timeout fires);
     `drop_answers()` forwards requests but loses the answers; `restore()` forwards again
-    on the same port. Bytes are counted in both directions.
+    on the same port. Bytes are counted in both directions as they reach the proxy,
+    forwarded or not.
     """
 
     def __init__(self, upstream_port: int, *, upstream_host: str = "127.0.0.1") -> None:
@@ -204,8 +205,11 @@ class TcpProxy:
         sock.settimeout(POLL_SECONDS)
         while True:
             try:
-                if not sock.recv(65536):
+                data = sock.recv(65536)
+                if not data:
                     break
+                with self._lock:
+                    self.bytes_up += len(data)
             except TimeoutError:
                 continue
             except OSError:
@@ -216,12 +220,6 @@ class TcpProxy:
         src.settimeout(POLL_SECONDS)
         try:
             while True:
-                if self.mode == "blackhole":
-                    # Hold the bytes: the client waits for an answer that never comes.
-                    time.sleep(POLL_SECONDS)
-                    if src.fileno() < 0:
-                        return
-                    continue
                 try:
                     data = src.recv(65536)
                 except TimeoutError:
@@ -230,13 +228,15 @@ class TcpProxy:
                     with contextlib.suppress(OSError):
                         dst.shutdown(socket.SHUT_WR)
                     return
-                if not up and self.mode == "drop_answers":
-                    continue
                 with self._lock:
+                    mode = self.mode
                     if up:
                         self.bytes_up += len(data)
                     else:
                         self.bytes_down += len(data)
+                # Blackhole: nothing gets through either way, the client waits for nothing.
+                if mode == "blackhole" or (mode == "drop_answers" and not up):
+                    continue
                 dst.sendall(data)
         except OSError:
             _reset(dst)

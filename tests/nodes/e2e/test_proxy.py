@@ -78,6 +78,8 @@ def test_blackhole_accepts_but_never_answers(echo: int) -> None:
         proxy.blackhole()
         with pytest.raises(TimeoutError):
             _ask(proxy.port, timeout=0.3)
+        assert proxy.bytes_up == 5
+        assert proxy.bytes_down == 0
         proxy.restore()
         assert _ask(proxy.port) == b"HELLO"
 
