@@ -140,7 +140,6 @@ def build(bench: Bench, households: int, products: int) -> dict[str, Any]:
     began = time.perf_counter()
     bench.cli("init-db")
     bench.cli("create-user", "admin", "--role", "admin", "--password", PASSWORD)
-    bench.cli("create-user", "clerk-ben", "--role", "clerk", "--shop", SHOP, "--password", PASSWORD)
     bench.port = free_port()
     bench.server = start_server(
         bench.url,
@@ -153,6 +152,7 @@ def build(bench: Bench, households: int, products: int) -> dict[str, Any]:
     )
     admin = token(bench.port, "admin")
     bench.api("POST", "/api/v1/shops", admin, {"code": SHOP, "name": "基准诚信超市"})
+    bench.cli("create-user", "clerk-ben", "--role", "clerk", "--shop", SHOP, "--password", PASSWORD)
     for v in range(1, VILLAGES + 1):
         body = {"code": f"BV{v:03d}", "name": f"基准第{v}村", "shop_code": SHOP}
         bench.api("POST", "/api/v1/villages", admin, body)
@@ -248,6 +248,8 @@ class NodeProcess:
                 str(state_dir),
                 "--port",
                 str(self.port),
+                "--printer",
+                f"file:{state_dir.parent / (state_dir.name + '-receipts.bin')}",
             ],
             env=env,
             stdout=self.log,

@@ -29,6 +29,8 @@ GOODS = {"E2E-RICE": 70, "E2E-OIL": 30, "E2E-SALT": 3}
 # The village's floor: what a household keeps whatever it buys.
 FLOOR = 50
 _worlds = itertools.count(1)
+# Worlds whose staff one process makes together (a scenario session uses about a dozen).
+WORLDS_AT_ONCE = 12
 
 
 # `make test-e2e` sets it: every scenario on every backend, the slow ones included.
@@ -192,19 +194,49 @@ class World:
             assert report["ok"] is True, report
 
 
+def prepare_worlds(county: County, count: int) -> None:
+    """The shops, clerks and nodes of the next `count` worlds, made in one go."""
+    admin = county.admin
+    assert admin is not None
+    numbers = [next(_worlds) for _ in range(count)]
+    for n in numbers:
+        for shop in (f"H{n:03d}", f"O{n:03d}"):
+            admin.ok("POST", "/api/v1/shops", {"code": shop, "name": f"端到端超市{shop}"})
+    # The first through the commands an office runs (`register-node` prints the token),
+    # the rest through the same services in one process.
+    first = f"H{numbers[0]:03d}"
+    _created, printed = county.cli_together(
+        (
+            "create-user",
+            f"clerk-{first.lower()}",
+            "--role",
+            "clerk",
+            "--shop",
+            first,
+            "--password",
+            PASSWORD,
+        ),
+        ("register-node", "--shop", first, "--username", f"node-{first.lower()}"),
+    )
+    tokens = {first: printed.strip().splitlines()[-1]}
+    tokens.update(county.make_staff([f"H{n:03d}" for n in numbers[1:]]))
+    county.prepared.extend((n, tokens[f"H{n:03d}"]) for n in numbers)
+
+
 def build_world(county: County, tmp_path: Path, *, node_env: dict[str, str] | None = None):
     """Shops H/O, village V (home shop H, floor 50) and W (home shop O), and a node for H.
 
     Households of V: `rich` 500 points (allowance 200), `modest` 150 (allowance 100),
     `revoked` 300 whose card is revoked; of W: `stranger` 300.
     """
-    n = next(_worlds)
+    if not county.prepared:
+        prepare_worlds(county, WORLDS_AT_ONCE)
+    n, node_token = county.prepared.pop(0)
     admin = county.admin
     assert admin is not None
     home_shop, other_shop = f"H{n:03d}", f"O{n:03d}"
     village, other_village = f"V{n:03d}", f"W{n:03d}"
     for shop in (home_shop, other_shop):
-        admin.ok("POST", "/api/v1/shops", {"code": shop, "name": f"端到端超市{shop}"})
         admin.ok(
             "POST",
             f"/api/v1/shops/{shop}/stock/receipts",
@@ -254,12 +286,7 @@ def build_world(county: County, tmp_path: Path, *, node_env: dict[str, str] | No
             },
         )
         cards[who] = admin.ok("POST", f"/api/v1/households/{household['id']}/cards")
-    clerk, node_user = f"clerk-{home_shop.lower()}", f"node-{home_shop.lower()}"
-    _created, token = county.cli_together(
-        ("create-user", clerk, "--role", "clerk", "--shop", home_shop, "--password", PASSWORD),
-        ("register-node", "--shop", home_shop, "--username", node_user),
-    )
-    node_token = token.strip().splitlines()[-1]
+    clerk = f"clerk-{home_shop.lower()}"
 
     proxy = TcpProxy(county.port).start()
     node = Node(proxy.url, node_token, home_shop, tmp_path / "node-state", extra_env=node_env or {})

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import itertools
+import json
 import os
 import signal
 import subprocess
@@ -29,6 +30,32 @@ POLL_SECONDS = 0.1
 NODE_CLOCK_SKEW_ENV = "INTEGRITY_POS_NODE_CLOCK_SKEW_SECONDS"
 
 T = TypeVar("T")
+
+_STAFF_SCRIPT = """
+import json, sys
+from datetime import timedelta
+from accounts.auth import Role, create_user
+from config.app import create_app
+from core.db import db, utcnow
+from nodes.services import register_node
+
+password, shops = sys.argv[1], sys.argv[2:]
+app = create_app()
+tokens = {}
+with app.app_context():
+    for shop in shops:
+        name = shop.lower()
+        create_user(
+            db.session, username=f"clerk-{name}", password=password, role=Role.CLERK,
+            shop_code=shop,
+        )
+        _node, tokens[shop] = register_node(
+            db.session, now=utcnow(), shop_code=shop, username=f"node-{name}",
+            token_ttl=timedelta(days=2),
+        )
+    db.session.commit()
+print(json.dumps(tokens))
+"""
 _keys = itertools.count(1)
 
 
@@ -127,6 +154,8 @@ class County:
     process: subprocess.Popen[bytes] | None = None
     admin: Api | None = None
     log: Path | None = None
+    # (world number, node token) of worlds whose shops, clerk and node are made already.
+    prepared: list[tuple[int, str]] = field(default_factory=list)
 
     @property
     def url(self) -> str:
@@ -171,6 +200,25 @@ class County:
                 )
             outputs.append(out)
         return outputs
+
+    def make_staff(self, shops: list[str]) -> dict[str, str]:
+        """Each shop's clerk and registered node, in one process; each node's token.
+
+        What `create-user` and `register-node` do, through the same services, for many
+        shops at once: each command boots the app for a second or two, which the scenarios
+        would pay twice each (the commands themselves are tested in tests/nodes/test_cli.py).
+        """
+        done = subprocess.run(
+            [sys.executable, "-c", _STAFF_SCRIPT, PASSWORD, *shops],
+            env=self.env(),
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+        if done.returncode != 0:
+            raise AssertionError(f"making the shops' staff failed:\n{done.stdout}\n{done.stderr}")
+        return dict(json.loads(done.stdout.strip().splitlines()[-1]))
 
     def start(self) -> County:
         self.home.mkdir(parents=True, exist_ok=True)
