@@ -51,7 +51,7 @@ class NodeOut(BaseSchema):
 
 class FeedQuery(BaseSchema):
     cursor = fields.String(load_default=None, validate=validate.Length(max=4000))
-    limit = StrictInt(load_default=2000, validate=validate.Range(1, 5000))
+    limit = fields.Integer(load_default=2000, validate=validate.Range(1, 5000))
 
 
 class FeedShopOut(BaseSchema):

@@ -29,11 +29,11 @@ def _keyring() -> Keyring:
 
 def _via_node(code: str) -> bool:
     """Whether the shop's own registered node passed this request through (its header)."""
-    # Imported here: the node's services build on the counter's.
-    from nodes.services import NODE_TOKEN_HEADER, is_node_of
-
-    return is_node_of(
-        db.session, token=request.headers.get(NODE_TOKEN_HEADER), shop_code=code, now=utcnow()
+    return services.is_node_of(
+        db.session,
+        token=request.headers.get(services.NODE_TOKEN_HEADER),
+        shop_code=code,
+        now=utcnow(),
     )
 
 

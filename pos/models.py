@@ -63,7 +63,8 @@ class Sale(db.Model):
     )
 
     __table_args__ = (
-        CheckConstraint("total_points > 0", name="total_positive"),
+        # Zero only for an offline sale a household could not pay at all (nodes.intake).
+        CheckConstraint("total_points >= 0", name="total_not_negative"),
         # Sequential within the shop's day: the pair is what the receipt number spells. A
         # node's offline sales number in the node's own series (its receipt numbers say L).
         Index(

@@ -189,6 +189,7 @@ class DailyReportOut(BaseSchema):
     date = fields.Date(attribute="day")
     sales = fields.Integer()
     voided = fields.Integer()
+    offline_sales = fields.Integer()
     points_redeemed = fields.Integer()
     points_refunded = fields.Integer()
     net_points = fields.Integer()

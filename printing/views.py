@@ -65,7 +65,17 @@ def printers() -> Any:
         except DomainError as exc:
             settings, problem = None, exc.detail
         rows.append({"shop": shop, "printer": settings, "problem": problem})
-    return render_template("printing/printers.html", rows=rows, kind_labels=PRINTER_KIND_LABELS)
+    # The shops' nodes, beside their printers: the office's one page about shop PCs. The
+    # nodes package hands its overview in (nodes.extension): printing does not import it.
+    overview = current_app.extensions.get("shop_node_overview")
+    node_rows, node_exceptions = overview(db.session, current_actor()) if overview else ([], [])
+    return render_template(
+        "printing/printers.html",
+        rows=rows,
+        kind_labels=PRINTER_KIND_LABELS,
+        nodes=node_rows,
+        node_exceptions=node_exceptions,
+    )
 
 
 @bp.route("/printers/<string:code>", methods=["GET", "POST"])

@@ -506,7 +506,7 @@ class RedemptionHold:
         if self.mode is SpendMode.SETTLE:
             # Goods that left a shop while its line was down: whatever the household's
             # state now, it pays what it can, down to zero and no further.
-            if target.balance - points < 0:
+            if points > 0 and target.balance - points < 0:
                 raise InsufficientPoints(needed=points, available=target.balance, floor=0)
             return target.balance - points
         _require_active(self.target)

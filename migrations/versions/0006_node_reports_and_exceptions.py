@@ -6,7 +6,8 @@ so the node's feed re-sends what changed. shop_nodes gains what the node last re
 (pending_sales, offline_since, reported_at). node_sales gains `exception` (why the office
 must look at a sale the county took without honouring it as sold), `shortfall_points` and
 `original_made_at` (a node clock ahead of the county's), and `sale_id` becomes nullable
-(an offline sale of nothing the county knows still advances the chain).
+(an offline sale of nothing the county knows still advances the chain). sales' check
+on total_points becomes `>= 0`: an offline sale a household could not pay at all.
 
 Revision ID: 0006
 Revises: 0005
@@ -42,6 +43,11 @@ def upgrade():
         batch_op.add_column(sa.Column('updated_at', sa.DateTime(timezone=True), nullable=True))
         batch_op.create_index(batch_op.f('ix_products_updated_at'), ['updated_at'], unique=False)
 
+    # An offline sale a household could not pay at all is recorded with 0 points.
+    with op.batch_alter_table('sales', schema=None) as batch_op:
+        batch_op.drop_constraint(op.f('ck_sales_total_positive'), type_='check')
+        batch_op.create_check_constraint('total_not_negative', 'total_points >= 0')
+
     with op.batch_alter_table('shop_nodes', schema=None) as batch_op:
         batch_op.add_column(sa.Column('pending_sales', sa.Integer(), server_default='0', nullable=False))
         batch_op.add_column(sa.Column('offline_since', sa.DateTime(timezone=True), nullable=True))
@@ -64,6 +70,10 @@ def downgrade():
         batch_op.drop_column('reported_at')
         batch_op.drop_column('offline_since')
         batch_op.drop_column('pending_sales')
+
+    with op.batch_alter_table('sales', schema=None) as batch_op:
+        batch_op.drop_constraint(op.f('ck_sales_total_not_negative'), type_='check')
+        batch_op.create_check_constraint('total_positive', 'total_points > 0')
 
     with op.batch_alter_table('products', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_products_updated_at'))

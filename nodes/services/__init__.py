@@ -5,16 +5,18 @@ None commits.
 
 from nodes.services.feed import read_feed
 from nodes.services.intake import NodeSaleResult, OfflineSaleRequest, receive_offline_sale
-from nodes.services.registration import NODE_TOKEN_HEADER, is_node_of, node_of, register_node
+from nodes.services.overview import NodeRow, list_exceptions, list_nodes
+from nodes.services.registration import node_of, register_node
 from nodes.services.report import record_report
 from nodes.services.verify import NodeChainReport, verify_node_chains
 
 __all__ = [
-    "NODE_TOKEN_HEADER",
     "NodeChainReport",
+    "NodeRow",
     "NodeSaleResult",
     "OfflineSaleRequest",
-    "is_node_of",
+    "list_exceptions",
+    "list_nodes",
     "node_of",
     "read_feed",
     "receive_offline_sale",

@@ -28,13 +28,17 @@ the node's own token) -> 200
 Changes since the cursor: a household appears again when its balance, floor, members,
 active flag or village changed; a product when it or this shop's stock of it changed; a
 card when it was issued or revoked. Late commits (ids taken before a slower transaction
-commits) are caught by re-sending a small window behind the cursor: the node upserts, so
-a repeat is harmless.
+commits) are caught by re-sending a small window behind the cursor (only when a late row
+filled it: the cursor counts the rows in the window), and time-marked rows (households,
+villages, products: `updated_at`) within 5 s behind it; the node upserts, so a repeat is
+harmless.
 
-Cards: one row per card and accepted signing key (a card printed before a key change
-carries the old key's payload, still accepted at the counter), so a card may appear under
-several digests. Households of a village that stops being the node's are not withdrawn
-by an incremental page: they fall out at the next full sync (an empty cursor).
+An inactive household's allowance is 0. Cards: one row per card and accepted signing
+key (a card printed before a key change carries the old key's payload, still accepted at
+the counter), so a card may appear under several digests. A page's cards are those of
+its households. Users come on the first page of each round (a handful of rows).
+Households of a village that stops being the node's are not withdrawn by an incremental
+page: they fall out at the next full sync (an empty cursor).
 """
 
 from __future__ import annotations
@@ -62,7 +66,8 @@ CURSOR_VERSION = 1
 MAX_LIMIT = 5000
 DEFAULT_LIMIT = 2000
 # Late commits: an id taken before a slower transaction committed can land behind the
-# cursor. Re-sending this much behind it catches them; the node upserts the repeats.
+# cursor. The cursor counts the rows in this window behind each mark; when the count grew,
+# the window is sent again (the node upserts the repeats).
 ID_WINDOW = 1000
 TIME_WINDOW = timedelta(seconds=5)
 _MARKS = ("t", "m", "c", "e")
@@ -89,7 +94,10 @@ def decode_cursor(text: str | None, node_id: int) -> dict[str, Any] | None:
         return None
     if state.get("n") != node_id or not isinstance(state.get("full"), bool):
         return None
-    if not _is_int(state.get("a")) or not _marks_ok(state.get("k")):
+    if not _is_int(state.get("a")):
+        return None
+    if state["a"] > 0 and not _marks_ok(state.get("k")):
+        # Mid-round: the marks the round started from are what its last page hands on.
         return None
     if not state["full"] and not _marks_ok(state.get("f")):
         return None
@@ -103,6 +111,11 @@ def _is_int(value: Any) -> bool:
 def _marks_ok(marks: Any) -> bool:
     if not isinstance(marks, dict) or not all(_is_int(marks.get(k)) for k in _MARKS):
         return False
+    window = marks.get("w")
+    if not isinstance(window, list) or len(window) != len(_MARKS):
+        return False
+    if not all(_is_int(v) for v in window):
+        return False
     try:
         datetime.fromisoformat(marks["u"])
     except (KeyError, TypeError, ValueError):
@@ -110,21 +123,60 @@ def _marks_ok(marks: Any) -> bool:
     return True
 
 
+def _streams(shop_id: int) -> dict[str, tuple[Any, list[Any]]]:
+    """Each id-ordered change stream: its id column and the rows of it the node cares for."""
+    return {
+        "t": (Transfer.id, []),
+        "m": (StockMovement.id, [StockMovement.shop_id == shop_id]),
+        "c": (MemberCard.id, []),
+        "e": (MemberCardEvent.id, []),
+    }
+
+
+def _window_count(column: Any, where: list[Any], top: int) -> Any:
+    return (
+        select(func.count(column))
+        .where(*where, column > top - ID_WINDOW, column <= top)
+        .scalar_subquery()
+    )
+
+
 def _marks(session: Session, shop_id: int, now: datetime) -> dict[str, Any]:
-    """Where every change stream stands now: the next round starts from here."""
-    row = session.execute(
+    """Where every change stream stands now, and how many rows lie in the window behind."""
+    streams = _streams(shop_id)
+    tops = session.execute(
         select(
-            select(func.max(Transfer.id)).scalar_subquery(),
-            select(func.max(StockMovement.id))
-            .where(StockMovement.shop_id == shop_id)
-            .scalar_subquery(),
-            select(func.max(MemberCard.id)).scalar_subquery(),
-            select(func.max(MemberCardEvent.id)).scalar_subquery(),
+            *[
+                select(func.max(column)).where(*where).scalar_subquery()
+                for column, where in streams.values()
+            ]
         )
     ).one()
-    marks = {k: int(v or 0) for k, v in zip(_MARKS, row, strict=True)}
+    marks: dict[str, Any] = {k: int(v or 0) for k, v in zip(streams, tops, strict=True)}
+    counts = session.execute(
+        select(*[_window_count(column, where, marks[k]) for k, (column, where) in streams.items()])
+    ).one()
+    marks["w"] = [int(v or 0) for v in counts]
     marks["u"] = now.isoformat()
     return marks
+
+
+def _since(session: Session, shop_id: int, marks: dict[str, Any]) -> dict[str, Any]:
+    """Where the previous round left each stream, moved back by the late-commit window
+    only for a stream whose window gained rows since (a transaction that had taken its ids
+    before the marks committed after them): an idle call re-sends nothing."""
+    streams = _streams(shop_id)
+    counts = session.execute(
+        select(
+            *[_window_count(column, where, int(marks[k])) for k, (column, where) in streams.items()]
+        )
+    ).one()
+    since: dict[str, Any] = {}
+    for k, seen, now_count in zip(streams, marks["w"], counts, strict=True):
+        late = int(now_count or 0) != seen
+        since[k] = max(0, int(marks[k]) - ID_WINDOW) if late else int(marks[k])
+    since["u"] = datetime.fromisoformat(marks["u"]) - TIME_WINDOW
+    return since
 
 
 # --- the page -----------------------------------------------------------------------
@@ -156,7 +208,7 @@ def read_feed(
         # A new round: what changes from here on is the next round's.
         state["k"] = _marks(session, shop.id, now)
     full = state["full"]
-    since = None if full else _since(state["f"])
+    since = None if full else _since(session, shop.id, state["f"])
     first = state["a"] == 0
 
     households, more = _households(session, shop.id, since, state["a"], limit, allowance_cap)
@@ -178,13 +230,6 @@ def read_feed(
         "cards": cards,
         "users": _users(session, shop.code) if first else [],
     }
-
-
-def _since(marks: dict[str, Any]) -> dict[str, Any]:
-    """The previous round's marks, moved back by the late-commit window."""
-    since: dict[str, Any] = {k: max(0, int(marks[k]) - ID_WINDOW) for k in _MARKS}
-    since["u"] = datetime.fromisoformat(marks["u"]) - TIME_WINDOW
-    return since
 
 
 def _changed_households(since: dict[str, Any]) -> Any:

@@ -73,9 +73,29 @@ def _replay(
             _l("idempotency key %(key)s was used for another request", key=key)
         )
     replay_or_conflict(found, recorded=found.request_hash, fingerprint=fingerprint, key=key)
+    if found.sale_id is None:
+        view = _nothing_sold(session, node.shop.code, found.receipt_no, found.household_id)
+        return NodeSaleResult(view, found.seq, found.hash, replayed=True)
     sale = session.get(Sale, found.sale_id)
     assert sale is not None
     return NodeSaleResult(pos.SaleView.of(sale), found.seq, found.hash, replayed=True)
+
+
+def _nothing_sold(
+    session: Session, shop_code: str, receipt_no: str, household_id: int
+) -> pos.SaleView:
+    """The answer to an offline sale of which the county knew none of the goods."""
+    household = get_household(session, household_id)
+    return pos.SaleView(
+        id=None,  # type: ignore[arg-type]
+        receipt_no=receipt_no,
+        shop_code=shop_code,
+        household_id=household.id,
+        total_points=0,
+        balance_after=household.account.balance,
+        lines=[],
+        offline=True,
+    )
 
 
 def _already_posted(session: Session, node: ShopNode, seq: int, key: str) -> NodeSale | None:
@@ -223,16 +243,7 @@ def receive_offline_sale(
             fields, digest, now, sale_id=None, household_id=household.id, total_points=0,
             notes=notes, shortfall=0,
         )  # fmt: skip
-        empty = pos.SaleView(
-            id=None,  # type: ignore[arg-type]
-            receipt_no=receipt_no,
-            shop_code=shop_code,
-            household_id=household.id,
-            total_points=0,
-            balance_after=household.account.balance,
-            lines=[],
-            offline=True,
-        )
+        empty = _nothing_sold(session, shop_code, receipt_no, household.id)
         return NodeSaleResult(empty, request.seq, digest, replayed=False)
     if session.scalar(select(Sale.id).where(Sale.receipt_no == receipt_no)):
         raise Conflict(_l("receipt number %(receipt_no)s is taken", receipt_no=receipt_no))

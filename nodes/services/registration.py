@@ -9,7 +9,7 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from accounts.auth import Role, User, authenticate_token, create_user, issue_token
+from accounts.auth import Role, User, create_user, issue_token
 from core.errors import Conflict, Forbidden
 from inventory import services as inventory
 from inventory.models import Shop
@@ -55,26 +55,3 @@ def node_of(session: Session, actor: User, shop_code: str | None = None) -> Shop
     if node is None or node.user_id != actor.id:
         raise Forbidden(_l("you are not the registered node of shop %(code)s", code=shop_code))
     return node
-
-
-# The header a shop node adds to every request it passes through to the county.
-NODE_TOKEN_HEADER = "X-Shop-Node-Token"
-
-
-def is_node_of(session: Session, *, token: str | None, shop_code: str, now: datetime) -> bool:
-    """Whether `token` is a live token of the registered node of the shop.
-
-    Only then may a sale at the shop spend the reserve held for that node: the node alone
-    knows whether it is selling that reserve offline.
-    """
-    if not token or not token.strip():
-        return False
-    user = authenticate_token(session, token.strip(), now=now)
-    if user is None or user.role != Role.SHOP_NODE or user.shop_code != shop_code:
-        return False
-    node_user = session.scalar(
-        select(ShopNode.user_id)
-        .join(Shop, Shop.id == ShopNode.shop_id)
-        .where(Shop.code == shop_code)
-    )
-    return node_user == user.id

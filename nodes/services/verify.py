@@ -77,7 +77,8 @@ def _check_link(
         seq=link.seq,
         idempotency_key=link.idempotency_key,
         receipt_no=link.receipt_no,
-        made_at=link.made_at,
+        # The hash covers the time the node sent, even when the county clamped it.
+        made_at=link.original_made_at or link.made_at,
         household_id=link.household_id,
         card_digest=link.card_digest,
         lines=[{"sku": sku, "qty": qty} for sku, qty in json.loads(link.lines_json)],
@@ -85,7 +86,14 @@ def _check_link(
     if chain.sale_hash(link.prev_hash, fields) != link.hash:
         return "its hash does not match its contents"
     if sale is None:
+        if link.sale_id is None and link.exception and link.total_points == 0:
+            return None  # nothing of it the county knew: the link and its exception only
         return "its sale is missing"
+    if not sale.offline:
+        # The node's sale was an online sale whose answer it lost: the same sale, linked.
+        if (sale.household_id, sale.total_points) != (link.household_id, link.total_points):
+            return f"sale {sale.id} no longer matches the online sale it was linked to"
+        return None
     recorded = (
         sale.receipt_no,
         sale.household_id,
@@ -100,7 +108,8 @@ def _check_link(
         link.made_at,
         True,
         link.total_points,
-        link.total_points,
+        # Its goods' worth: what was charged, and what the household could not pay.
+        link.total_points + link.shortfall_points,
     )
     if recorded != sent:
         return f"sale {sale.id} no longer matches what the node sent and was charged"

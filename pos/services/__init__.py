@@ -5,12 +5,14 @@ report, what goes on paper); every public name is here, so callers import `pos.s
 """
 
 from pos.services.counter import (
+    NODE_TOKEN_HEADER,
     Customer,
     Goods,
     counter_shop,
     counter_shops,
     find_customer,
     find_goods,
+    is_node_of,
 )
 from pos.services.history import (
     SalesSearch,
@@ -46,6 +48,7 @@ __all__ = [
     "MAX_LINES",
     "MAX_QUANTITY",
     "MAX_REASON",
+    "NODE_TOKEN_HEADER",
     "Customer",
     "DailyReport",
     "Forgiven",
@@ -68,6 +71,7 @@ __all__ = [
     "find_sales",
     "get_sale",
     "household_heads",
+    "is_node_of",
     "receipt_data",
     "receipt_number",
     "record_return",

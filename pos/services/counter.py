@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 
 from flask_babel import lazy_gettext as _l
+from sqlalchemy import column, select, table
 from sqlalchemy.orm import Session
 
-from accounts.auth import User
+from accounts.auth import Role, User, authenticate_token
 from core.errors import NotFound
 from inventory import services as inventory
 from inventory.models import Shop
@@ -49,6 +51,34 @@ class Customer:
     reserve_cap: int = 0
     reserved: int = 0
     reserved_for: str | None = None
+
+
+# --- the shop's node -----------------------------------------------------------------
+
+# The header a shop node adds to every request it passes through to the county.
+NODE_TOKEN_HEADER = "X-Shop-Node-Token"
+# The nodes' table by name: the counter does not import the nodes package built on it.
+_SHOP_NODES = table("shop_nodes", column("shop_id"), column("user_id"))
+_SHOPS = table("shops", column("id"), column("code"))
+
+
+def is_node_of(session: Session, *, token: str | None, shop_code: str, now: datetime) -> bool:
+    """Whether `token` is a live token of the registered node of the shop.
+
+    Only then may a sale at the shop spend the reserve held for that node: the node alone
+    knows whether it is selling that reserve offline.
+    """
+    if not token or not token.strip():
+        return False
+    user = authenticate_token(session, token.strip(), now=now)
+    if user is None or user.role != Role.SHOP_NODE or user.shop_code != shop_code:
+        return False
+    node_user = session.scalar(
+        select(_SHOP_NODES.c.user_id)
+        .select_from(_SHOP_NODES.join(_SHOPS, _SHOPS.c.id == _SHOP_NODES.c.shop_id))
+        .where(_SHOPS.c.code == shop_code)
+    )
+    return node_user == user.id
 
 
 # --- the customer -------------------------------------------------------------------

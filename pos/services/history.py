@@ -47,7 +47,11 @@ def find_sales(
     name: str | None = None,
     limit: int = 100,
 ) -> Sequence[Sale]:
-    """A shop's sales by receipt number, household, name or business day, newest first."""
+    """A shop's sales by receipt number, household, name or business day, newest first.
+
+    By the time of sale, not by id: an offline sale reaches the county late, with the time
+    it was made.
+    """
     actor.require_shop_staff(shop_code)
     stmt = select(Sale).where(Sale.shop_code == shop_code)
     if receipt_no:
@@ -58,7 +62,7 @@ def find_sales(
         stmt = stmt.where(Sale.household_id.in_(_households_named(name)))
     if day is not None:
         stmt = stmt.where(Sale.business_day == day)
-    return session.scalars(stmt.order_by(Sale.id.desc()).limit(limit)).all()
+    return session.scalars(stmt.order_by(Sale.created_at.desc(), Sale.id.desc()).limit(limit)).all()
 
 
 def _households_named(name: str) -> Select[tuple[int]]:
