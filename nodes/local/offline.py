@@ -51,6 +51,7 @@ from core.errors import (
 from core.idempotency import replay_or_conflict, request_fingerprint
 from core.scanned import normalize_code, normalize_scanned
 from inventory.services import sku_spellings
+from ledger.services.registry import require_active
 from member_cards import signing
 from nodes import chain
 from nodes.local.models import NodeCard, NodeHousehold, NodeProduct, OutboxSale, PrintQueueItem
@@ -168,7 +169,7 @@ def _card_household(
             raise _not_home_shop(needed)
         raise InvalidCard(_l("the code does not verify as a member card"))
     if not card.active:
-        raise CardRevoked(_l("this card was revoked or replaced"))
+        raise CardRevoked(_l("card %(serial)s is %(status)s", serial=card.serial, status="revoked"))
     household = session.get(NodeHousehold, card.household_id)
     if household is None:
         raise _not_home_shop(needed)
@@ -176,8 +177,8 @@ def _card_household(
 
 
 def _require_active(household: NodeHousehold) -> None:
-    if not household.active:
-        raise Forbidden(_l("household %(id)s is not active", id=household.id))
+    # The county's own refusal, in its words.
+    require_active(household.id, "active" if household.active else "inactive")
 
 
 def find_customer(
@@ -300,12 +301,26 @@ def _products_for(
     return found
 
 
+def _receipt_key(at: datetime) -> tuple[str, str]:
+    day = at.astimezone(_tz()).date()
+    return f"receipts:{day:%Y%m%d}", f"{day:%Y%m%d}"
+
+
 def _next_receipt_no(session: Session, shop_code: str, made_at: datetime) -> str:
-    day = made_at.astimezone(_tz()).date()
-    key = f"receipts:{day:%Y%m%d}"
+    key, day = _receipt_key(made_at)
     number = int(get_state(session, key, 0)) + 1
     set_state(session, key, number)
-    return f"{shop_code}-{day:%Y%m%d}-L{number:04d}"
+    return f"{shop_code}-{day}-L{number:04d}"
+
+
+def skip_receipt_numbers(session: Session, now: datetime, at_least: int) -> None:
+    """A re-installed node: today's series goes on past any number the old PC can have used.
+
+    The one gap the series allows: the county refuses a receipt number it already has.
+    """
+    skew = float(get_state(session, CLOCK_SKEW, 0.0) or 0.0)
+    key, _day = _receipt_key(now + timedelta(seconds=skew))
+    set_state(session, key, max(int(get_state(session, key, 0)), at_least))
 
 
 def _check_window(session: Session, now: datetime, max_hours: int | None) -> None:
@@ -534,7 +549,8 @@ def offline_receipt(
 ) -> tuple[bytes | str, str]:
     """The receipt of an offline sale: text, ESC/POS bytes or a PNG preview."""
     if paper not in PAPER:
-        raise ValidationFailed(errors={"paper": [_l("58 or 80 mm paper")]})
+        # The gateway's schema (pos.schemas.ReceiptQuery) let nothing else through.
+        raise ValueError(f"paper of 58 or 80 mm, not {paper}")
     columns = PAPER[paper][0]
     lines = receipt_lines(session, sale_id, columns=columns)
     if fmt == "text":
@@ -543,7 +559,7 @@ def offline_receipt(
         return escpos.render_png(lines, paper_mm=paper), "image/png"
     if fmt == "escpos":
         return escpos.render_escpos(lines, paper_mm=paper, mode=mode), "application/octet-stream"
-    raise ValidationFailed(errors={"format": [_l("text, escpos or png")]})
+    raise ValueError(f"a receipt as text, escpos or png, not {fmt}")
 
 
 def print_state(session: Session, sale_id: int) -> dict[str, Any]:

@@ -32,6 +32,7 @@ log = logging.getLogger("integrity_pos.shop_node.printer")
 # Seconds between tries of a printer that did not take a job, doubling up to the cap.
 RETRY_FIRST = 2.0
 RETRY_CAP = 60.0
+IDLE_POLL = 1.0
 
 
 def print_state(session: Session, sale_id: int) -> dict[str, Any]:
@@ -133,7 +134,8 @@ class NodePrinter:
                 printed_all = False
             if printed_all:
                 delay = RETRY_FIRST
-                self._wake.wait(RETRY_CAP)
+                # A sale made in another process (the gateway) queues without waking us.
+                self._wake.wait(IDLE_POLL)
             else:
                 self._wake.wait(delay)
                 delay = min(delay * 2, RETRY_CAP)

@@ -14,7 +14,6 @@ OWNER: helper B. Contract (the gateway and local app rely on it):
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -55,8 +54,6 @@ class Store:
         configure_engine(self.engine)
         event.listen(self.engine, "connect", _durable)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
-        # Sales in this process also queue here: SQLite's busy wait is a sleep loop.
-        self.sale_lock = threading.RLock()
 
     @contextmanager
     def session(self) -> Iterator[Session]:

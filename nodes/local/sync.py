@@ -193,8 +193,13 @@ class Syncer:
             return
         with self.store.session() as session:
             if session.scalar(select(OutboxSale.seq).limit(1)) is None:
-                set_state(session, offline.CHAIN_SEQ, int(body.get("last_seq") or 0))
+                last_seq = int(body.get("last_seq") or 0)
+                set_state(session, offline.CHAIN_SEQ, last_seq)
                 set_state(session, offline.CHAIN_HEAD, body.get("last_hash") or chain.GENESIS)
+                if last_seq:
+                    # The old PC may have numbered today's sales already; the county
+                    # knows only how many sales it made in all, which today's cannot pass.
+                    offline.skip_receipt_numbers(session, self.clock(), last_seq)
             if body.get("offline_allowance_points") is not None:
                 set_state(session, offline.ALLOWANCE_CAP, int(body["offline_allowance_points"]))
         self._chain_checked = True
@@ -359,6 +364,7 @@ def apply_feed_page(
     shop = page.get("shop")
     if isinstance(shop, dict) and shop.get("code"):
         _upsert_shop(session, shop)
+    waiting = _unsynced_quantities(session) if page.get("products") else {}
     for item in page.get("products") or []:
         product = session.get(NodeProduct, item["sku"]) or NodeProduct(sku=item["sku"])
         product.barcode = item.get("barcode")
@@ -367,7 +373,8 @@ def apply_feed_page(
         product.points_price = int(item.get("points_price") or 0)
         product.active = bool(item.get("active", True))
         product.allow_negative_stock = bool(item.get("allow_negative_stock", False))
-        product.on_hand = int(item.get("on_hand") or 0)
+        # Offline sales the county has not yet taken have not left its stock yet.
+        product.on_hand = int(item.get("on_hand") or 0) - waiting.get(product.sku, 0)
         session.add(product)
         if seen is not None:
             seen["products"].add(product.sku)
@@ -398,6 +405,14 @@ def apply_feed_page(
         if seen is not None:
             seen["users"].add(item["username"])
     session.flush()
+
+
+def _unsynced_quantities(session: Session) -> dict[str, int]:
+    waiting: dict[str, int] = {}
+    for lines in session.scalars(select(OutboxSale.lines).where(OutboxSale.synced_at.is_(None))):
+        for line in lines:
+            waiting[line["sku"]] = waiting.get(line["sku"], 0) + int(line["qty"])
+    return waiting
 
 
 def _upsert_shop(session: Session, shop: dict[str, Any]) -> None:

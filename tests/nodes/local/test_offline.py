@@ -227,3 +227,14 @@ def test_offline_receipts_say_so(store: Store) -> None:
         detail = offline.get_offline_sale(session, sale["sale_id"])
         assert detail["status"] == "completed" and detail["business_day"] == "2026-12-04"
         assert offline.print_state(session, sale["sale_id"])["state"] == "no_printer"
+
+
+def test_the_feed_leaves_unsent_sales_out_of_the_stock(store: Store) -> None:
+    from nodes.local.sync import apply_feed_page
+    from tests.nodes.local.conftest import feed_page
+
+    sell(store, "k1", [("SOAP", 2)])
+    with store.session() as session:
+        apply_feed_page(session, feed_page(full=False), now=NOW)
+    with store.session() as session:
+        assert session.get(NodeProduct, "SOAP").on_hand == 498
