@@ -446,14 +446,13 @@
     state.pendingKey = null;
     state.sending = false;
     state.sale = sale;
+    var before = state.customer.spendable;
     state.customer.balance = sale.balance_after;
     // What the county keeps back for the village's home shop node stays kept back.
     state.customer.spendable = Math.max(
       sale.balance_after - state.customer.floor - (state.customer.reserve_cap || 0), 0);
-    // Offline, the node's allowance is what is left to spend, whatever the balance.
-    if (sale.offline && typeof sale.allowance_after === "number") {
-      state.customer.spendable = sale.allowance_after;
-    }
+    // Offline, what is left is the node's allowance less this sale, whatever the balance.
+    if (sale.offline) state.customer.spendable = Math.max(before - sale.total_points, 0);
     state.customer.reserved = Math.min(
       state.customer.reserve_cap || 0, Math.max(sale.balance_after - state.customer.floor, 0));
     stockBox.hidden = true;

@@ -11,6 +11,7 @@ OWN_APP_FIXTURES.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import os
 import shutil
@@ -290,6 +291,13 @@ def factory(app: Flask) -> Factory:
 @pytest.fixture
 def live_server(app: Flask) -> Iterator[str]:
     """The app behind a real waitress server on a loopback port, for real HTTP clients."""
+    with serve_wsgi(app) as url:
+        yield url
+
+
+@contextlib.contextmanager
+def serve_wsgi(app: Any) -> Iterator[str]:
+    """Any WSGI app behind a real waitress server on a loopback port; its base URL."""
     from waitress.server import create_server
 
     server = create_server(app, host="127.0.0.1", port=0, threads=16)

@@ -121,13 +121,20 @@ def _in_node_process(name: str) -> bool:
 
 def test_nothing_but_the_node_process_imports_it():
     for name, targets in GRAPH.items():
-        if not _in_node_process(name):
-            assert not [t for t in targets if _in_node_process(t)], name
+        if _in_node_process(name):
+            continue
+        found = [t for t in targets if _in_node_process(t)]
+        # The one `integrity-pos` command line names every command, shop-node's too.
+        if name == "config.cli":
+            found = [t for t in found if t != NODE_PROCESS + ".cli"]
+        assert not found, name
 
 
 def test_nothing_imports_the_composition_root():
+    # The node process is a composition root of its own: its local app is the county's
+    # app factory over the node's file.
     for name, targets in GRAPH.items():
-        if name.split(".")[0] != "config":
+        if name.split(".")[0] != "config" and not _in_node_process(name):
             assert not [t for t in targets if t.split(".")[0] == "config"], name
 
 
@@ -190,7 +197,7 @@ def test_no_application_module_over_800_lines():
 def test_only_the_composition_root_imports_blueprints():
     for name, targets in GRAPH.items():
         package = name.split(".")[0]
-        if package == "config":
+        if package == "config" or _in_node_process(name):
             continue
         for target in targets:
             if target.split(".")[0] in (package, "core", "config"):

@@ -27,10 +27,10 @@ from sqlalchemy import event, select
 
 from accounts.auth import User, api_actor
 from config.app import create_app
-from core.db import db, run_unit_of_work, utcnow
+from core.db import db, run_unit_of_work
 from core.errors import Conflict, Unavailable, ValidationFailed
 from member_cards import schemas as card_schemas
-from nodes.local import offline, signins
+from nodes.local import clock, offline, signins
 from pos import schemas as pos_schemas
 
 log = logging.getLogger(__name__)
@@ -66,15 +66,16 @@ class NodeRuntime:
 
     def sign_in_accepted(self, username: str, password: str, now: datetime) -> list[str]:
         """Remember the sign-in; the Set-Cookie of a local session for the same person."""
-        user = self._unit(
-            lambda: signins.accept_sign_in(
-                db.session, username=username, password=password, now=now
-            )
-        )
-        if user is None:
+
+        def accept() -> int | None:
+            user = signins.accept_sign_in(db.session, username=username, password=password, now=now)
+            return None if user is None else user.id
+
+        user_id = self._unit(accept)
+        if user_id is None:
             return []
         with self.app.test_request_context("/login", method="POST"):
-            local = db.session.get(User, user.id)
+            local = db.session.get(User, user_id)
             login_user(local)
             response = self.app.response_class()
             self.app.session_interface.save_session(self.app, session, response)
@@ -195,7 +196,7 @@ def find_customer(code: str) -> Any:
     actor = _staff_of(code)
     data = _load(pos_schemas.CustomerIn())
     found = offline.find_customer(
-        db.session, shop_code=_shop(actor, code), card_payload=data["card_payload"], now=utcnow()
+        db.session, shop_code=_shop(actor, code), card_payload=data["card_payload"], now=clock.now()
     )
     return jsonify(found)
 
@@ -215,7 +216,7 @@ def record_sale(code: str) -> Any:
     actor = _staff_of(code)
     data = _load(pos_schemas.SaleIn())
     shop_code = _shop(actor, code)
-    now = utcnow()
+    now = clock.now()
 
     def sell() -> dict[str, Any]:
         return offline.sell_offline(
@@ -277,22 +278,26 @@ def get_printer(code: str) -> Any:
 def node_status() -> Any:
     """GET /node/status (API.md): whether the county answers, and what waits for it."""
     node = runtime()
-    body = offline.node_status(db.session, now=utcnow(), online=node.online)
+    body = offline.node_status(db.session, now=clock.now(), online=node.online)
     db.session.rollback()
     response = jsonify(body)
     response.headers["Cache-Control"] = "no-store"
     return response
 
 
+class LineDown(Unavailable):
+    """503 `unavailable`: what the node cannot do without the county's books."""
+
+    title = _l("The line to the county is down")
+
+
 def needs_line(**_: Any) -> Any:
-    raise Unavailable(
-        _l("The line to the county is down: this waits until it is back. Selling goes on."),
-    )
+    raise LineDown(_l("This waits until the line to the county is back. Selling goes on."))
 
 
 def returns_wait(**_: Any) -> Any:
-    raise Unavailable(
-        _l("The line to the county is down: returns and voids wait until it is back."),
+    raise LineDown(
+        _l("Returns and voids wait until the line to the county is back: the sale is there.")
     )
 
 
@@ -301,7 +306,7 @@ def _guard_login(view: Callable[..., Any]) -> Callable[..., Any]:
         if request.method == "POST":
             username = (request.form.get("username") or "").strip()
             if username and not signins.sign_in_allowed(
-                db.session, username=username, now=utcnow()
+                db.session, username=username, now=clock.now()
             ):
                 from flask import flash
 

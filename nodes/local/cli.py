@@ -106,6 +106,7 @@ def build_node(
     *, server: str, token: str, shop_code: str, state_dir: Path, printer: str | None
 ) -> ShopNode:
     """Every part of a node over `state_dir`; nothing started yet."""
+    from nodes.local import clock as node_clock
     from nodes.local.app import create_local_app
     from nodes.local.gateway import Gateway
     from nodes.local.printer import NodePrinter
@@ -118,7 +119,9 @@ def build_node(
     # Two nodes on one folder would take the same sequence numbers: the chain would fork.
     SingleInstance(state_dir)
     store = open_store(state_dir)
-    syncer = Syncer(store, server_url=server, token=token, shop_code=shop_code)
+    syncer = Syncer(
+        store, server_url=server, token=token, shop_code=shop_code, clock=node_clock.now
+    )
     app = create_local_app(
         database_url=store.url, home=state_dir, shop_code=shop_code, syncer=syncer
     )
@@ -129,12 +132,18 @@ def build_node(
         syncer=syncer,
         node=app.extensions["shop_node"],
     )
-    spooler = NodePrinter(
-        store,
-        spec=printer,
-        server_url=server,
-        token=token,
-        shop_code=shop_code,
-        state_dir=state_dir,
+    # Without a printer of its own the node prints nothing offline; the county's jobs
+    # are then a print agent's (or a network printer's) as before.
+    spooler = (
+        NodePrinter(
+            store,
+            printer,
+            server_url=server,
+            token=token,
+            shop_code=shop_code,
+            state_dir=state_dir,
+        )
+        if printer
+        else None
     )
     return ShopNode(shop_code=shop_code, gateway=gateway, syncer=syncer, printer=spooler)

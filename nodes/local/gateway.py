@@ -31,7 +31,7 @@ from urllib.parse import parse_qs
 import urllib3
 from urllib3.exceptions import HTTPError as Urllib3Error
 
-from core.db import utcnow
+from nodes.local import clock
 from nodes.local.offline import OFFLINE_ID_BASE
 
 log = logging.getLogger(__name__)
@@ -56,6 +56,8 @@ NODE_TOKEN_HEADER = "X-Shop-Node-Token"
 # The counter's sale endpoint, and any path naming a sale: /api/v1/sales/<id>[/...].
 _SALE_POST = re.compile(r"^/api/v1/shops/[^/]+/sales$")
 _SALE_PATH = re.compile(r"^/api/v1/sales/(\d+)(/.*)?$")
+# What the counter asks before and when it sells: the customer's allowance, the sale.
+_COUNTER_SALE = re.compile(r"^/api/v1/shops/[^/]+/(sales|customer)$")
 # The counter's own calls: a clerk with a queue waits no longer than this for the county
 # before the node answers by itself (the counter page gives up at 8 s and retries).
 _COUNTER_CALL = re.compile(
@@ -125,7 +127,7 @@ class Gateway:
         method = environ.get("REQUEST_METHOD", "GET").upper()
         if self._always_local(path, method):
             return self.local_app(environ, start_response)
-        if not self.syncer.online:
+        if not self.syncer.online or self._held_local(path, method):
             return self.local_app(environ, start_response)
         try:
             body = _read_body(environ)
@@ -133,7 +135,7 @@ class Gateway:
             return _plain(start_response, 413, b"request too large")
         answer = self._forward(environ, method, path, body)
         if answer is None:
-            self.syncer.mark_offline(utcnow())
+            self.syncer.mark_offline(clock.now())
             self.syncer.wake()
             environ["wsgi.input"] = _Replay(body)
             environ["CONTENT_LENGTH"] = str(len(body))
@@ -153,6 +155,18 @@ class Gateway:
             return True
         # The local logout view refuses while sales wait (and signs out otherwise).
         return path == "/logout" and method == "POST" and self.node.pending_sales() > 0
+
+    def _held_local(self, path: str, method: str) -> bool:
+        """While offline sales wait, the counter keeps selling from the node.
+
+        The county does not know those sales yet: an online sale of the same household
+        now could spend what they already spent, and their intake would find the
+        allowance gone. The drain takes seconds once the line is back; until the outbox
+        is empty the counter sells within the allowance, which is always safe.
+        """
+        if method != "POST" or not _COUNTER_SALE.match(path):
+            return False
+        return self.node.pending_sales() > 0
 
     def _forward(
         self, environ: dict[str, Any], method: str, path: str, body: bytes
@@ -224,7 +238,7 @@ class Gateway:
         """
         if method != "POST":
             return []
-        now = utcnow()
+        now = clock.now()
         try:
             if path == "/login" and status in (302, 303) and _sets_cookie(headers, "session"):
                 form = parse_qs(body.decode("utf-8", "replace"))

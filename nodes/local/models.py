@@ -117,3 +117,12 @@ class PrintQueueItem(NodeBase):
     last_error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     printed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class AcceptedSignIn(NodeBase):
+    """A person the county let in through this node lately (nodes.local.signins)."""
+
+    __tablename__ = "node_accepted_sign_ins"
+
+    username: Mapped[str] = mapped_column(String(64), primary_key=True)
+    valid_until: Mapped[datetime] = mapped_column(UTCDateTime)

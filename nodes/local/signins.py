@@ -9,31 +9,17 @@ this way is good for SIGN_IN_VALID_FOR; a token, until the county said it expire
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
-from sqlalchemy import DateTime, String, select
-from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
+from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from accounts.auth import ApiToken, User, hash_token
+from nodes.local.models import AcceptedSignIn
 
 # As long as the node may sell offline at all (OFFLINE_MAX_HOURS' default): a clerk who
 # signed in before the line dropped can sign in again at any time it is still down.
 SIGN_IN_VALID_FOR = timedelta(hours=72)
-
-
-class SignInBase(DeclarativeBase):
-    """The node's own table of accepted sign-ins (never in the county's migrations)."""
-
-
-class AcceptedSignIn(SignInBase):
-    __tablename__ = "node_accepted_sign_ins"
-
-    username: Mapped[str] = mapped_column(String(64), primary_key=True)
-    valid_until: Mapped[datetime] = mapped_column(DateTime(timezone=False))
-
-
-def _naive(value: datetime) -> datetime:
-    return value.astimezone(UTC).replace(tzinfo=None)
 
 
 def accept_sign_in(session: Session, *, username: str, password: str, now: datetime) -> User | None:
@@ -45,7 +31,7 @@ def accept_sign_in(session: Session, *, username: str, password: str, now: datet
     if not user.check_password(password):
         user.set_password(password)
     row = session.get(AcceptedSignIn, username)
-    until = _naive(now + SIGN_IN_VALID_FOR)
+    until = now + SIGN_IN_VALID_FOR
     if row is None:
         session.add(AcceptedSignIn(username=username, valid_until=until))
     else:
@@ -57,7 +43,7 @@ def accept_sign_in(session: Session, *, username: str, password: str, now: datet
 def sign_in_allowed(session: Session, *, username: str, now: datetime) -> bool:
     """Whether `username` may sign in at the node without the county (it did, lately)."""
     row = session.get(AcceptedSignIn, username.strip())
-    return row is not None and row.valid_until > _naive(now)
+    return row is not None and row.valid_until > now
 
 
 def accept_token(

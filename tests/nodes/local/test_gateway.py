@@ -265,3 +265,16 @@ def test_garbage_bodies_never_break_the_countys_answer(county: County) -> None:
     )
     assert response.status_code == 201
     assert node.tokens == []
+
+
+def test_while_offline_sales_wait_the_counter_sells_from_the_node(county: County) -> None:
+    client, syncer, node = _gateway(f"http://127.0.0.1:{county.port}")
+    node.pending = 1
+    sale = {"card_payload": "IC1.x", "lines": [], "idempotency_key": "k"}
+    assert client.post("/api/v1/shops/GJY/sales", json=sale).get_json()["local"] is True
+    assert client.post("/api/v1/shops/GJY/customer", json={}).get_json()["local"] is True
+    # Everything else goes to the county; and once the outbox is empty, sales do too.
+    assert client.get("/api/v1/shops/GJY/goods/SOAP").get_json()["county"] is True
+    node.pending = 0
+    assert client.post("/api/v1/shops/GJY/sales", json=sale).status_code == 201
+    assert syncer.online
