@@ -6,7 +6,7 @@ PORT ?= 5000
 HOST ?= 127.0.0.1
 export INTEGRITY_POS_HOME ?= $(CURDIR)/instance
 
-.PHONY: run test test-pg lint format bench bench-declarations fuzz soak install translations clean
+.PHONY: run test test-pg test-e2e lint format bench bench-declarations bench-offline fuzz soak install translations clean
 
 $(BIN)/integrity-pos: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -44,6 +44,20 @@ test-pg: install
 		-c "DROP DATABASE IF EXISTS $$db WITH (FORCE)" >/dev/null; \
 	exit $$status
 
+# Every end-to-end scenario of the shop node (tests/nodes/e2e: real county and node
+# processes, a cuttable line), the slow ones included, on SQLite and on PostgreSQL;
+# `make test` runs them all on SQLite and the core ones on PostgreSQL.
+test-e2e: install
+	@db=integrity_pos_e2e_$$$$; \
+	psql -q -h $(PGHOST) -p $(PGPORT) -U postgres -d postgres -v ON_ERROR_STOP=1 \
+		-c "SET client_min_messages = warning" -c "DROP DATABASE IF EXISTS $$db" \
+		-c "CREATE DATABASE $$db ENCODING 'UTF8' TEMPLATE template0" || exit 1; \
+	E2E_FULL=1 TEST_DATABASE_URL=postgresql://postgres@$(PGHOST):$(PGPORT)/$$db \
+		$(BIN)/pytest -q $(PYTEST_ARGS) tests/nodes/e2e; status=$$?; \
+	psql -q -h $(PGHOST) -p $(PGPORT) -U postgres -d postgres -c "DROP DATABASE IF EXISTS $$db WITH (FORCE)" \
+		-c "DROP DATABASE IF EXISTS $${db}_county WITH (FORCE)" >/dev/null; \
+	exit $$status
+
 lint: install
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
@@ -72,6 +86,11 @@ bench-reports: install
 bench-declarations: install
 	-createdb -h 127.0.0.1 -U postgres ipos_bench_declarations 2>/dev/null
 	$(BIN)/python bench/declarations.py
+
+# The shop node: first and idle sync of 130,000 households, offline checkout, the drain
+# (bench/offline.py; it recreates its own database ipos_bench_offline).
+bench-offline: install
+	$(BIN)/python bench/offline.py
 
 # Longer than `make test` allows: many more fuzzed examples and invariant steps.
 fuzz: install
