@@ -612,14 +612,46 @@ def pending_sales(session: Session) -> int:
 
 def node_status(session: Session, *, now: datetime, online: bool) -> dict[str, Any]:
     """GET /node/status: online or since when not, the last sync, what waits, who can spend."""
-    households = session.scalars(select(NodeHousehold).where(NodeHousehold.active)).all()
     return {
         "online": online,
         "last_sync_at": get_state(session, LAST_SYNC_AT),
         "offline_since": None if online else get_state(session, OFFLINE_SINCE),
         "pending_sales": pending_sales(session),
-        "allowance_households": sum(
-            1 for household in households if available_allowance(session, household) > 0
-        ),
+        "allowance_households": allowance_households(session),
         "sync_error": get_state(session, SYNC_ERROR),
     }
+
+
+def allowance_households(session: Session) -> int:
+    """How many households could spend offline now, in two queries whatever their number.
+
+    Every counter asks every few seconds: those with an allowance, less those whose
+    offline sales (not yet shown in their figures, as unreflected_points counts them)
+    have used it all.
+    """
+    with_allowance = session.scalar(
+        select(func.count()).where(NodeHousehold.active, NodeHousehold.allowance > 0)
+    )
+    spent = (
+        select(OutboxSale.household_id, func.sum(OutboxSale.total_points).label("points"))
+        .join(NodeHousehold, NodeHousehold.id == OutboxSale.household_id)
+        .where(
+            or_(
+                OutboxSale.synced_at.is_(None),
+                OutboxSale.synced_at >= NodeHousehold.synced_at,
+            )
+        )
+        .group_by(OutboxSale.household_id)
+        .subquery()
+    )
+    used_up = session.scalar(
+        select(func.count())
+        .select_from(NodeHousehold)
+        .join(spent, spent.c.household_id == NodeHousehold.id)
+        .where(
+            NodeHousehold.active,
+            NodeHousehold.allowance > 0,
+            NodeHousehold.allowance - spent.c.points <= 0,
+        )
+    )
+    return int(with_allowance or 0) - int(used_up or 0)

@@ -238,3 +238,15 @@ def test_the_feed_leaves_unsent_sales_out_of_the_stock(store: Store) -> None:
         apply_feed_page(session, feed_page(full=False), now=NOW)
     with store.session() as session:
         assert session.get(NodeProduct, "SOAP").on_hand == 498
+
+
+def test_a_household_that_spent_its_allowance_offline_no_longer_counts(store: Store) -> None:
+    with store.session() as session:
+        assert offline.node_status(session, now=NOW, online=False)["allowance_households"] == 2
+    # Household 8 may spend 50 offline: five bars of soap use it all.
+    sell(store, "k-all", [("SOAP", 5)], card_payload=payload(8, 2))
+    sell(store, "k-some", [("SOAP", 1)])
+    with store.session() as session:
+        status = offline.node_status(session, now=NOW, online=False)
+    assert status["allowance_households"] == 1
+    assert status["pending_sales"] == 2
