@@ -232,6 +232,9 @@ def test_kill9_in_the_middle_of_a_sync_doubles_none(world: World, line: str) -> 
     getattr(world.proxy, line)()
     world.proxy.reset_counters()
     wait_until(lambda: world.proxy.bytes_up > 0, what="the node to try to sync")
+    if line == "drop_answers":
+        # The dangerous case indeed: the county took a sale whose answer the node never saw.
+        wait_until(lambda: world.county_sales(), what="the county to take the first sale")
     world.node.kill9()
     world.proxy.restore()
     world.node.start()
