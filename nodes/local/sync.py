@@ -25,7 +25,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 import urllib3
-from sqlalchemy import delete, select
+from sqlalchemy import delete, select, text
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 from werkzeug.security import generate_password_hash
 
@@ -323,9 +324,24 @@ class Syncer:
 
     def _drop_unseen(self, session: Session, seen: dict[str, set[Any]]) -> None:
         """The end of a full pass: what the county no longer lists goes."""
-        session.execute(delete(NodeProduct).where(NodeProduct.sku.not_in(seen["products"])))
-        session.execute(delete(NodeCard).where(NodeCard.digest.not_in(seen["cards"])))
-        session.execute(delete(NodeHousehold).where(NodeHousehold.id.not_in(seen["households"])))
+        # Through a temporary table, not NOT IN (130,000 parameters): SQLite as Python
+        # ships it on Windows takes at most 32,766 parameters a statement.
+        for model, key, name in (
+            (NodeProduct, "sku", "products"),
+            (NodeCard, "digest", "cards"),
+            (NodeHousehold, "id", "households"),
+        ):
+            session.execute(text("CREATE TEMP TABLE IF NOT EXISTS node_seen (k PRIMARY KEY)"))
+            session.execute(text("DELETE FROM node_seen"))
+            session.execute(
+                text("INSERT INTO node_seen (k) VALUES (:k)"), [{"k": k} for k in seen[name]]
+            ) if seen[name] else None
+            table = model.__table__
+            session.execute(
+                delete(table).where(
+                    table.c[key].not_in(select(text("k")).select_from(text("node_seen")))
+                )
+            )
         # Users keep their rows (tokens and sign-ins name them); they stop working.
         for user in session.scalars(select(User).where(User.username.not_in(seen["users"]))):
             user.active = False
@@ -365,46 +381,67 @@ def apply_feed_page(
     if isinstance(shop, dict) and shop.get("code"):
         _upsert_shop(session, shop)
     waiting = _unsynced_quantities(session) if page.get("products") else {}
-    for item in page.get("products") or []:
-        product = session.get(NodeProduct, item["sku"]) or NodeProduct(sku=item["sku"])
-        product.barcode = item.get("barcode")
-        product.name = item.get("name") or item["sku"]
-        product.unit = item.get("unit") or ""
-        product.points_price = int(item.get("points_price") or 0)
-        product.active = bool(item.get("active", True))
-        product.allow_negative_stock = bool(item.get("allow_negative_stock", False))
-        # Offline sales the county has not yet taken have not left its stock yet.
-        product.on_hand = int(item.get("on_hand") or 0) - waiting.get(product.sku, 0)
-        session.add(product)
-        if seen is not None:
-            seen["products"].add(product.sku)
-    for item in page.get("households") or []:
-        household = session.get(NodeHousehold, item["id"]) or NodeHousehold(id=item["id"])
-        household.village_code = item.get("village_code") or ""
-        household.village_name = item.get("village_name") or ""
-        household.head_name = item.get("head_name") or ""
-        household.members = list(item.get("members") or [])
-        household.active = bool(item.get("active", True))
-        household.floor = int(item.get("floor") or 0)
-        household.balance = int(item.get("balance") or 0)
-        household.allowance = int(item.get("allowance") or 0)
-        household.synced_at = now
-        session.add(household)
-        if seen is not None:
-            seen["households"].add(household.id)
-    for item in page.get("cards") or []:
-        card = session.get(NodeCard, item["digest"]) or NodeCard(digest=item["digest"])
-        card.household_id = int(item["household_id"])
-        card.serial = item.get("serial") or ""
-        card.active = bool(item.get("active", True))
-        session.add(card)
-        if seen is not None:
-            seen["cards"].add(card.digest)
+    products = [
+        {
+            "sku": item["sku"],
+            "barcode": item.get("barcode"),
+            "name": item.get("name") or item["sku"],
+            "unit": item.get("unit") or "",
+            "points_price": int(item.get("points_price") or 0),
+            "active": bool(item.get("active", True)),
+            "allow_negative_stock": bool(item.get("allow_negative_stock", False)),
+            # Offline sales the county has not yet taken have not left its stock yet.
+            "on_hand": int(item.get("on_hand") or 0) - waiting.get(item["sku"], 0),
+        }
+        for item in page.get("products") or []
+    ]
+    households = [
+        {
+            "id": int(item["id"]),
+            "village_code": item.get("village_code") or "",
+            "village_name": item.get("village_name") or "",
+            "head_name": item.get("head_name") or "",
+            "members": list(item.get("members") or []),
+            "active": bool(item.get("active", True)),
+            "floor": int(item.get("floor") or 0),
+            "balance": int(item.get("balance") or 0),
+            "allowance": int(item.get("allowance") or 0),
+            "synced_at": now,
+        }
+        for item in page.get("households") or []
+    ]
+    cards = [
+        {
+            "digest": item["digest"],
+            "household_id": int(item["household_id"]),
+            "serial": item.get("serial") or "",
+            "active": bool(item.get("active", True)),
+        }
+        for item in page.get("cards") or []
+    ]
+    # One statement per table and page: a first sync is 130,000 households in pages of
+    # 5,000, and a row-by-row get-then-write took 2.5 s a page.
+    _upsert(session, NodeProduct, "sku", products)
+    _upsert(session, NodeHousehold, "id", households)
+    _upsert(session, NodeCard, "digest", cards)
+    if seen is not None:
+        seen["products"].update(row["sku"] for row in products)
+        seen["households"].update(row["id"] for row in households)
+        seen["cards"].update(row["digest"] for row in cards)
     for item in page.get("users") or []:
         _upsert_user(session, item)
         if seen is not None:
             seen["users"].add(item["username"])
     session.flush()
+
+
+def _upsert(session: Session, model: Any, key: str, rows: list[dict[str, Any]]) -> None:
+    """Insert the rows, or update those whose `key` the store has: all in one statement."""
+    if not rows:
+        return
+    statement = sqlite_insert(model)
+    columns = {name: statement.excluded[name] for name in rows[0] if name != key}
+    session.execute(statement.on_conflict_do_update(index_elements=[key], set_=columns), rows)
 
 
 def _unsynced_quantities(session: Session) -> dict[str, int]:
