@@ -32,6 +32,7 @@ from core.errors import Conflict, Unavailable, ValidationFailed
 from member_cards import schemas as card_schemas
 from nodes.local import clock, offline, signins
 from pos import schemas as pos_schemas
+from pos.receipts.layout import PAPER
 
 log = logging.getLogger(__name__)
 
@@ -253,12 +254,12 @@ def sale_receipt(sale_id: int) -> Any:
         raise ValidationFailed(errors={"paper": ["58 or 80"]}) from exc
     if fmt not in ("text", "escpos", "png") or paper not in (58, 80) or width not in (32, 48):
         raise ValidationFailed(_l("format text, escpos or png; paper 58 or 80; width 32 or 48"))
-    content, mimetype = offline.offline_receipt(
-        db.session,
-        sale_id,
-        fmt=fmt,
-        paper=paper if fmt != "text" else (80 if width == 48 else 58),
-        mode=request.args.get("mode", "text"),
+    paper = paper if fmt != "text" else (80 if width == 48 else 58)
+    lines = offline.receipt_lines(db.session, sale_id, columns=PAPER[paper][0])
+    # The read's transaction holds SQLite's write lock: end it before rendering.
+    db.session.rollback()
+    content, mimetype = offline.render_receipt(
+        lines, fmt=fmt, paper=paper, mode=request.args.get("mode", "text")
     )
     return current_app.response_class(content, mimetype=mimetype)
 

@@ -551,8 +551,14 @@ def offline_receipt(
     if paper not in PAPER:
         # The gateway's schema (pos.schemas.ReceiptQuery) let nothing else through.
         raise ValueError(f"paper of 58 or 80 mm, not {paper}")
-    columns = PAPER[paper][0]
-    lines = receipt_lines(session, sale_id, columns=columns)
+    lines = receipt_lines(session, sale_id, columns=PAPER[paper][0])
+    return render_receipt(lines, fmt=fmt, paper=paper, mode=mode)
+
+
+def render_receipt(
+    lines: list[PrintLine], *, fmt: str, paper: int, mode: str = "text"
+) -> tuple[bytes | str, str]:
+    """Laid-out receipt lines as text, ESC/POS bytes or a PNG (no store needed)."""
     if fmt == "text":
         return render_receipt_text(lines), "text/plain"
     if fmt == "png":

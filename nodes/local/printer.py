@@ -24,6 +24,7 @@ from core.db import utcnow
 from nodes.local import offline
 from nodes.local.models import PrintQueueItem
 from nodes.local.store import Store, set_state
+from pos.receipts.layout import PAPER
 from printing.agent import Agent, AgentRefused
 from printing.devices import INTERRUPTED, PrinterFault, parse_spec, send_job
 
@@ -153,12 +154,17 @@ class NodePrinter:
                 )
                 if item is None:
                     return True
-                data, _mimetype = offline.offline_receipt(
-                    session, item.sale_id, fmt="escpos", paper=self.paper_mm, mode=self.mode
+                lines = offline.receipt_lines(
+                    session, item.sale_id, columns=PAPER[self.paper_mm][0]
                 )
                 item.status = "sending"
                 item.attempts += 1
                 item_id = item.id
+            # Rendered outside the store's lock: every transaction on it takes SQLite's
+            # write lock, and the counter's next sale must not wait for a raster.
+            data, _mimetype = offline.render_receipt(
+                lines, fmt="escpos", paper=self.paper_mm, mode=self.mode
+            )
             assert isinstance(data, bytes)
             try:
                 send_job(self.kind, self.conn, data, timeout=self.printer_timeout)
