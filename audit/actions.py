@@ -100,6 +100,7 @@ ACTIONS: dict[str, Any] = {
     # shop nodes
     "cli.register-node": _l("Register a shop node (on the server)"),
     "nodes_api.post_offline_sale": _l("A shop node posted a sale it made offline"),
+    "nodes_api.post_offline_sales": _l("A shop node posted sales it made offline"),
     "nodes_api.node_report": _l("A shop node reported its state"),
 }
 OTHER_ACTION = _l("Another operation")
@@ -172,6 +173,7 @@ FIELDS: dict[str, Any] = {
     "quarter": _l("Quarter"),
     "reason": _l("Reason"),
     "receipt_no": _l("Receipt number"),
+    "sales": _l("Offline sales"),
     "redemption_floor": _l("Redemption floor (points kept in reserve)"),
     "reference": _l("Reference"),
     "reorder_level": _l("Reorder level"),

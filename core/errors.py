@@ -211,9 +211,10 @@ def _is_api_request() -> bool:
     return request.path.startswith("/api/")
 
 
-def problem_response(
+def problem_body(
     status: int, code: str, title: str, detail: str, extra: dict[str, Any] | None = None
-) -> Response:
+) -> dict[str, Any]:
+    """A problem+json document (RFC 9457) as a plain dict."""
     body: dict[str, Any] = {
         "type": f"urn:integrity-pos:problem:{code}",
         "status": status,
@@ -223,6 +224,20 @@ def problem_response(
         "instance": request.path,
     }
     body.update(_plain(extra or {}))
+    return body
+
+
+def domain_problem(exc: DomainError) -> dict[str, Any]:
+    """A domain refusal as the problem+json document its response would carry."""
+    return problem_body(
+        exc.status, exc.code, str(exc.title), str(exc.detail or exc.title), exc.extra
+    )
+
+
+def problem_response(
+    status: int, code: str, title: str, detail: str, extra: dict[str, Any] | None = None
+) -> Response:
+    body = problem_body(status, code, title, detail, extra)
     response = current_app.response_class(
         json.dumps(body, ensure_ascii=False), status=status, mimetype=PROBLEM_JSON
     )

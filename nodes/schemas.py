@@ -41,6 +41,23 @@ class OfflineSaleOut(SaleOut):
     hash = fields.String()
 
 
+# A drain's batch: enough to make the round trip and the commit cheap per sale, few
+# enough that one request stays well under a second at the county.
+BATCH = validate.Length(min=1, max=100)
+
+
+class OfflineSaleBatchIn(BaseSchema):
+    sales = fields.List(fields.Nested(OfflineSaleIn), required=True, validate=BATCH)
+
+
+class OfflineSaleBatchOut(BaseSchema):
+    sales = fields.List(fields.Nested(OfflineSaleOut))
+    refused = fields.Dict(
+        allow_none=True,
+        metadata={"description": "the problem+json of the first sale refused; none after it"},
+    )
+
+
 class NodeOut(BaseSchema):
     shop_code = fields.String(attribute="shop.code")
     last_seq = fields.Integer()

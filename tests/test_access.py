@@ -124,6 +124,7 @@ ACCESS: dict[str, Rule] = {
     # Shop nodes: only the shop's own registered node, not even the office.
     "GET nodes_api.node_state": r(N),
     "POST nodes_api.post_offline_sale": r(N),
+    "POST nodes_api.post_offline_sales": r(N),
     "GET nodes_api.node_feed": r(N),
     "PUT nodes_api.node_report": r(N),
     # The county office's view.
@@ -373,6 +374,19 @@ def _bodies(values: dict[str, Any]) -> dict[str, Any]:
             "household_id": values["household_id"],
             "lines": [line],
             **key,
+        },
+        "POST nodes_api.post_offline_sales": {
+            "sales": [
+                {
+                    "seq": 1,
+                    "prev_hash": "0" * 64,
+                    "receipt_no": "GJY-20261203-L0001",
+                    "made_at": "2026-12-03T09:30:00+08:00",
+                    "household_id": values["household_id"],
+                    "lines": [line],
+                    "idempotency_key": "access-batch-1",
+                }
+            ]
         },
         "PUT nodes_api.node_report": {"pending_sales": 0},
         "PUT inventory_api.set_reorder_levels": {"lines": [{"sku": "RICE-10", "reorder_level": 3}]},
