@@ -18,8 +18,7 @@ node for BEN (`integrity-pos shop-node`) talks to the county through a TCP proxy
   county (node_sales rows, counted there) to the last, and from the restore (which waits
   for the syncer's next round); goal: at least 100 sales a second.
 
-The node is watched by its port and at the county, not through GET /node/status, which
-costs the node time in proportion to its households (its time is printed once).
+The node is watched by its port and at the county; GET /node/status is timed once.
 
     createdb -h 127.0.0.1 -U postgres ipos_bench_offline   # the script recreates it
     .venv/bin/python bench/offline.py
