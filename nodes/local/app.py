@@ -234,7 +234,9 @@ def record_sale(code: str) -> Any:
 
     answer = run_unit_of_work(sell)
     syncer = runtime().syncer
-    if syncer is not None:
+    # Sent at once if the line is back (the gateway sold here because sales waited);
+    # with the line down, the syncer's own round probes it, not every sale.
+    if syncer is not None and syncer.online:
         syncer.wake()
     return make_response(jsonify(answer), 201)
 
