@@ -138,6 +138,7 @@ def build_node(
             token=token,
             shop_code=shop_code,
             state_dir=state_dir,
+            app=app,
         )
         if printer
         else None

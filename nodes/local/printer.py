@@ -11,12 +11,15 @@ against the county with the node's token, with its own journal for exactly once.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from flask import Flask
+from flask_babel import force_locale
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
@@ -71,8 +74,12 @@ class NodePrinter:
         mode: str = "text",
         printer_timeout: float = 5.0,
         run_agent: bool = True,
+        app: Flask | None = None,
     ) -> None:
         self.store = store
+        # The local app: its catalogues put the receipt in the shop's language. A bare
+        # thread has no app, and lazy strings would print as their English msgids.
+        self.app = app
         self.spec = spec
         self.kind, self.conn = parse_spec(spec)
         self.paper_mm = paper_mm
@@ -142,10 +149,19 @@ class NodePrinter:
                 delay = min(delay * 2, RETRY_CAP)
             self._wake.clear()
 
+    def _shop_language(self) -> contextlib.AbstractContextManager[Any]:
+        """The app's default language (the shop's, not a browser's), as the county prints."""
+        if self.app is None:
+            return contextlib.nullcontext()
+        stack = contextlib.ExitStack()
+        stack.enter_context(self.app.app_context())
+        stack.enter_context(force_locale(self.app.config.get("BABEL_DEFAULT_LOCALE", "zh_CN")))
+        return stack
+
     def print_pending(self, now: datetime | None = None) -> bool:
         """Print every queued receipt in order; False when the printer did not take one."""
         while True:
-            with self.store.session() as session:
+            with self._shop_language(), self.store.session() as session:
                 item = session.scalar(
                     select(PrintQueueItem)
                     .where(PrintQueueItem.status == "queued")

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from nodes.local import offline
+from nodes.local.app import create_local_app
 from nodes.local.models import PrintQueueItem
 from nodes.local.printer import NodePrinter, print_state
 from nodes.local.store import Store
@@ -70,3 +71,20 @@ def test_sales_before_a_printer_was_set_up_are_not_queued(store: Store) -> None:
     sale_id = sell(store, "k1")
     with store.session() as session:
         assert print_state(session, sale_id)["state"] == "no_printer"
+
+
+def test_the_node_prints_its_receipts_in_chinese(store: Store, tmp_path: Path) -> None:
+    # As shop-node builds it: the local app's catalogues, whatever thread prints.
+    app = create_local_app(
+        database_url=store.url, home=tmp_path / "home", shop_code="GJY", syncer=None
+    )
+    device = tmp_path / "lp0"
+    device.touch()
+    printer = NodePrinter(store, f"file:{device}", run_agent=False, app=app)
+    sell(store, "k-zh")
+    assert printer.print_pending() is True
+    printed = device.read_bytes()
+    # The printer's Chinese mode takes GBK: the label and the words around it.
+    assert "离线销售".encode("gbk") in printed
+    assert "小票号".encode("gbk") in printed
+    assert b"Offline sale" not in printed and b"Receipt No." not in printed
