@@ -19,13 +19,23 @@ from pathlib import Path
 from typing import Any
 
 import marshmallow as ma
-from flask import Flask, current_app, jsonify, make_response, render_template, request, session
+from flask import (
+    Flask,
+    current_app,
+    flash,
+    jsonify,
+    make_response,
+    render_template,
+    request,
+    session,
+)
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
-from flask_login import current_user, login_user, logout_user
-from sqlalchemy import event, select
+from flask_login import current_user, login_user
+from sqlalchemy import event
 
 from accounts.auth import User, api_actor
+from accounts.views import LoginForm
 from config.app import create_app
 from core.db import db, run_unit_of_work
 from core.errors import Conflict, Unavailable, ValidationFailed
@@ -177,8 +187,10 @@ def _replace_views(app: Flask) -> None:
     app.view_functions["auth.logout"] = _guard_logout(app.view_functions["auth.logout"])
 
 
-def _load(schema: ma.Schema) -> dict[str, Any]:
-    body = request.get_json(silent=True)
+def _load(schema: ma.Schema, body: Any = None) -> dict[str, Any]:
+    """A JSON body (or the query string's dict) read by the county's own schema."""
+    if body is None:
+        body = request.get_json(silent=True)
     if not isinstance(body, dict):
         raise ValidationFailed(_l("a JSON object is required"))
     try:
@@ -248,21 +260,13 @@ def get_sale(sale_id: int) -> Any:
 
 def sale_receipt(sale_id: int) -> Any:
     api_actor()
-    fmt = request.args.get("format", "text")
-    try:
-        paper = int(request.args.get("paper", "58"))
-        width = int(request.args.get("width", "32"))
-    except ValueError as exc:
-        raise ValidationFailed(errors={"paper": ["58 or 80"]}) from exc
-    if fmt not in ("text", "escpos", "png") or paper not in (58, 80) or width not in (32, 48):
-        raise ValidationFailed(_l("format text, escpos or png; paper 58 or 80; width 32 or 48"))
-    paper = paper if fmt != "text" else (80 if width == 48 else 58)
+    query = _load(pos_schemas.ReceiptQuery(), request.args.to_dict())
+    fmt = query["format"]
+    paper = query["paper"] if fmt != "text" else (80 if query["width"] == 48 else 58)
     lines = offline.receipt_lines(db.session, sale_id, columns=PAPER[paper][0])
     # The read's transaction holds SQLite's write lock: end it before rendering.
     db.session.rollback()
-    content, mimetype = offline.render_receipt(
-        lines, fmt=fmt, paper=paper, mode=request.args.get("mode", "text")
-    )
+    content, mimetype = offline.render_receipt(lines, fmt=fmt, paper=paper, mode=query["mode"])
     return current_app.response_class(content, mimetype=mimetype)
 
 
@@ -311,8 +315,6 @@ def _guard_login(view: Callable[..., Any]) -> Callable[..., Any]:
             if username and not signins.sign_in_allowed(
                 db.session, username=username, now=clock.now()
             ):
-                from flask import flash
-
                 flash(
                     _(
                         "The line to the county is down: only someone who signed in here "
@@ -320,8 +322,6 @@ def _guard_login(view: Callable[..., Any]) -> Callable[..., Any]:
                     ),
                     "error",
                 )
-                from accounts.views import LoginForm
-
                 return render_template("auth/login.html", form=LoginForm()), 401
         return view()
 
@@ -334,7 +334,6 @@ def _guard_logout(view: Callable[..., Any]) -> Callable[..., Any]:
         if waiting and current_user.is_authenticated:
             body = render_template("node/signout_refused.html", pending=waiting)
             return make_response(body, 409)
-        logout_user()
         return view()
 
     return logout
@@ -357,4 +356,4 @@ def _parse_time(value: str | None) -> datetime | None:
     return parsed if parsed.tzinfo is not None else None
 
 
-__all__ = ["NodeRuntime", "create_local_app", "select"]
+__all__ = ["NodeRuntime", "create_local_app"]

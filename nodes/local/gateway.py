@@ -25,8 +25,9 @@ import logging
 import re
 from collections.abc import Callable, Iterable
 from datetime import datetime
+from http import HTTPStatus
 from typing import Any, Protocol
-from urllib.parse import parse_qs
+from urllib.parse import parse_qs, quote
 
 import urllib3
 from urllib3.exceptions import HTTPError as Urllib3Error
@@ -310,8 +311,6 @@ def _read_body(environ: dict[str, Any]) -> bytes:
 
 def _quote_path(path: str) -> str:
     # WSGI gives the path decoded as latin-1; the county must get the bytes it was sent.
-    from urllib.parse import quote
-
     return quote(path.encode("latin-1"), safe="/:@!$&'()*+,;=-._~")
 
 
@@ -321,8 +320,6 @@ def _sets_cookie(headers: list[tuple[str, str]], name: str) -> bool:
 
 
 def _reason(status: int) -> str:
-    from http import HTTPStatus
-
     try:
         return HTTPStatus(status).phrase
     except ValueError:

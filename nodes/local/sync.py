@@ -346,22 +346,20 @@ class Syncer:
         """The end of a full pass: what the county no longer lists goes."""
         # Through a temporary table, not NOT IN (130,000 parameters): SQLite as Python
         # ships it on Windows takes at most 32,766 parameters a statement.
+        session.execute(text("CREATE TEMP TABLE IF NOT EXISTS node_seen (k PRIMARY KEY)"))
+        kept = select(text("k")).select_from(text("node_seen"))
         for model, key, name in (
             (NodeProduct, "sku", "products"),
             (NodeCard, "digest", "cards"),
             (NodeHousehold, "id", "households"),
         ):
-            session.execute(text("CREATE TEMP TABLE IF NOT EXISTS node_seen (k PRIMARY KEY)"))
             session.execute(text("DELETE FROM node_seen"))
-            session.execute(
-                text("INSERT INTO node_seen (k) VALUES (:k)"), [{"k": k} for k in seen[name]]
-            ) if seen[name] else None
-            table = model.__table__
-            session.execute(
-                delete(table).where(
-                    table.c[key].not_in(select(text("k")).select_from(text("node_seen")))
+            if seen[name]:
+                session.execute(
+                    text("INSERT INTO node_seen (k) VALUES (:k)"), [{"k": k} for k in seen[name]]
                 )
-            )
+            table = model.__table__
+            session.execute(delete(table).where(table.c[key].not_in(kept)))
         # Users keep their rows (tokens and sign-ins name them); they stop working.
         for user in session.scalars(select(User).where(User.username.not_in(seen["users"]))):
             user.active = False
