@@ -81,7 +81,7 @@ class County:
             self.bodies.append(request.get_data())
             if request.path.endswith("/slow"):
                 self.hang.wait(5)
-            if request.path == "/login" and request.method == "POST":
+            if request.path == "/login" and request.method == "POST" and self.status == 200:
                 response = Response("", status=302, headers={"Location": "/counter"})
                 response.set_cookie("session", "county-cookie")
                 response.set_cookie("other", "x")
@@ -243,8 +243,10 @@ def test_a_sign_in_the_county_accepted_is_remembered_and_signs_in_at_the_node(
 def test_a_refused_sign_in_teaches_the_node_nothing(county: County) -> None:
     county.status = 401
     client, _syncer, node = _gateway(f"http://127.0.0.1:{county.port}")
-    client.get("/login")
+    response = client.post("/login", data={"username": "clerk-gjy", "password": "wrong-pass"})
+    assert response.status_code == 401
     assert node.sign_ins == []
+    assert "node_session" not in " ".join(response.headers.getlist("Set-Cookie"))
 
 
 def test_tokens_and_online_sales_are_learned(county: County) -> None:

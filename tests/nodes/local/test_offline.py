@@ -221,7 +221,9 @@ def test_offline_receipts_say_so(store: Store) -> None:
     with store.session() as session:
         text, mimetype = offline.offline_receipt(session, sale["sale_id"], fmt="text")
         assert mimetype == "text/plain"
-        assert ("GJY-20261204-L0001" in text and "Offline sale" in text) or "离线销售" in text
+        # Outside the local app (no catalogues) the words are the msgids; the node prints
+        # them in Chinese (test_printer).
+        assert "GJY-20261204-L0001" in text and "*** Offline sale ***" in text
         data, _ = offline.offline_receipt(session, sale["sale_id"], fmt="escpos", paper=80)
         assert isinstance(data, bytes) and data
         detail = offline.get_offline_sale(session, sale["sale_id"])
